@@ -1,0 +1,3 @@
+"""The delivery engine: retry schedule, address policy, HTTP sender, worker."""
+
+from __future__ import annotations
