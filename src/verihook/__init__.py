@@ -32,6 +32,7 @@ from verihook.format import (
     sign,
     verify,
 )
+from verihook.provider import Provider, SyncProvider
 
 __all__ = [
     "DecodeOptions",
@@ -42,10 +43,12 @@ __all__ = [
     "InvalidSecret",
     "MalformedBody",
     "PayloadTooLarge",
+    "Provider",
     "SignatureError",
     "SigningSecret",
     "Status",
     "StoreUnavailable",
+    "SyncProvider",
     "UnknownEvent",
     "UnsupportedContentType",
     "VerihookError",
