@@ -1,0 +1,666 @@
+"""Receiver figures (issue 3): durable ``verihook receive`` against the ceiling and two Node peers.
+
+One invocation measures, under the same load, one after the other:
+  (a) ``verihook receive`` storing every event durably in a fresh SQLite file,
+  (b) the ceiling: uvicorn (uvloop, httptools, one worker, no access log) answering 200 to a
+      raw ASGI app that only reads the body (benchmarks/ceiling_app.py),
+  (c) an Express server doing the Passbase guide's decryption (benchmarks/peers/),
+  (d) a bare Node ``http`` server doing the same.
+The load is wrk (benchmarks/receiver_load.lua): one thread pinned to one core, the server pinned
+to another, N connections, a warm-up then a measured run, each request a distinct encrypted event.
+After (a) the events in the SQLite file are counted against the 200s wrk saw.
+
+    python benchmarks/receiver.py [--duration 10] [--connections 64] [--only a,b,c,d]
+
+Run by hand, never by the test suite. Every server it starts it stops, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from verihook.format import EventType, Status, WebhookEvent, WebhookSecret, encrypt
+
+HERE = Path(__file__).resolve().parent
+PEERS = HERE / "peers"
+LOAD_SCRIPT = HERE / "receiver_load.lua"
+HOST = "127.0.0.1"
+# The peers store nothing, so they cycle through this many bodies. (a) deduplicates, so it gets
+# bodies that never repeat within its run: enough for 1.25 x the fastest rate measured before it
+# in the same invocation (it runs last), else for DEFAULT_RATE (above every figure seen here).
+PEER_BODIES = 10_000
+DEFAULT_RATE = 70_000
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    title: str
+    needs: tuple[str, ...]
+
+
+CONTENDERS = {
+    "a": Contender("a", "verihook receive, durable (SQLite)", ()),
+    "b": Contender("b", "ceiling: uvicorn + raw ASGI, 200", ()),
+    "c": Contender("c", "Node Express + guide decrypt", ("node",)),
+    "d": Contender("d", "Node http + guide decrypt", ("node",)),
+}
+
+
+class Skip(Exception):
+    """A contender that cannot run here; the others still do."""
+
+
+class BenchmarkFailed(Exception):
+    """A contender that started but did not behave; the run stops with this reason."""
+
+
+@dataclass
+class LoadResult:
+    duration_s: float
+    requests: int
+    sent: int
+    bodies: int
+    errors: int
+    non_2xx: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def ok(self) -> int:
+        # wrk counts a response as a status error when its code is above 399; the servers here
+        # never answer 1xx or 3xx, so everything else it completed was a 2xx.
+        return self.requests - self.non_2xx
+
+
+@dataclass
+class Outcome:
+    contender: Contender
+    result: LoadResult | None = None
+    warmup: LoadResult | None = None
+    skipped: str | None = None
+    notes: list[str] = field(default_factory=list)
+    # (2xx answered, events stored, requests sent, verdict), for (a) only.
+    stored: tuple[int, int, int, str] | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Bodies
+
+
+def realistic_events(count: int, start: int) -> Iterator[WebhookEvent]:
+    """Distinct events as a provider sends them: for each verification a COMPLETED (pending, or
+    auto-decided) then a REVIEWED, so the receiver both inserts and moves reconciled state."""
+    produced = 0
+    created = start
+    while produced < count:
+        key = str(uuid.uuid4())
+        created += 1
+        completed = created + 180 + produced % 97
+        reviewed = completed + 600 + produced % 3593
+        decision = Status.DECLINED if produced % 5 == 0 else Status.APPROVED
+        automated = produced % 3 == 0
+        first = decision if automated else Status.PENDING
+        yield WebhookEvent(
+            EventType.VERIFICATION_COMPLETED, key, first, created, completed, completed
+        )
+        produced += 1
+        if produced < count:
+            later = completed if automated else reviewed
+            yield WebhookEvent(
+                EventType.VERIFICATION_REVIEWED, key, decision, created, later, later
+            )
+            produced += 1
+
+
+def write_bodies(path: Path, count: int, secret: WebhookSecret, start: int) -> None:
+    with path.open("wb") as out:
+        for event in realistic_events(count, start):
+            out.write(encrypt(event, secret))
+            out.write(b"\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def pinned(cpu: int | None, command: Sequence[str]) -> list[str]:
+    return ["taskset", "-c", str(cpu), *command] if cpu is not None else list(command)
+
+
+class Server:
+    """A server subprocess in its own session, its output in a log file, always stopped."""
+
+    def __init__(self, command: Sequence[str], log: Path, env: dict[str, str] | None = None):
+        self.log = log
+        self._log_file = log.open("wb")
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+
+    def wait_ready(self, port: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchmarkFailed(
+                    f"server exited with code {self.process.returncode} before listening"
+                    f"{self.log_tail()}"
+                )
+            with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.5):
+                return
+            time.sleep(0.05)
+        raise BenchmarkFailed(f"server not listening on {HOST}:{port} after {timeout:.0f} s")
+
+    def log_tail(self, lines: int = 8) -> str:
+        self._log_file.flush()
+        text = self.log.read_text(errors="replace").strip().splitlines()[-lines:]
+        return ("; its log ends:\n    " + "\n    ".join(text)) if text else ""
+
+    def stop(self) -> None:
+        """SIGTERM and wait (a receiver finishes what it stored), then SIGKILL the session."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                print(f"    server did not stop in {STOP_TIMEOUT:.0f} s: killed", file=sys.stderr)
+        # Whatever it started (taskset execs in place, but a server may fork) goes too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self._log_file.close()
+
+
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def probe(port: int, body: bytes) -> None:
+    """One valid webhook before the load: a server that refuses it would only measure 4xx."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        connection.request("POST", "/webhooks", body, {"Content-Type": "text/plain"})
+        response = connection.getresponse()
+        text = response.read(200).decode(errors="replace")
+    except OSError as exc:
+        raise BenchmarkFailed(f"probe request failed: {exc}") from None
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise BenchmarkFailed(f"probe answered {response.status} {text!r}, expected 200")
+
+
+def run_wrk(
+    port: int, bodies: Path, duration: float, connections: int, cpu: int | None
+) -> LoadResult:
+    command = pinned(
+        cpu,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(duration))}s",
+            "--timeout",
+            "5s",
+            "--latency",
+            "-s",
+            str(LOAD_SCRIPT),
+            f"http://{HOST}:{port}/webhooks",
+            "--",
+            str(bodies),
+        ],
+    )
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=duration + 60, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchmarkFailed("wrk did not finish in time") from None
+    line = next(
+        (x for x in done.stdout.splitlines() if x.startswith("VERIHOOK_RESULT ")),
+        None,
+    )
+    if done.returncode != 0 or line is None:
+        reason = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise BenchmarkFailed(f"wrk failed (exit {done.returncode}): {' / '.join(reason)}")
+    raw: dict[str, Any] = json.loads(line.removeprefix("VERIHOOK_RESULT "))
+    return LoadResult(
+        duration_s=raw["duration_us"] / 1e6,
+        requests=raw["requests"],
+        sent=raw["sent"],
+        bodies=raw["bodies"],
+        errors=raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"],
+        non_2xx=raw["status_errors"],
+        p50_ms=raw["p50_us"] / 1000,
+        p90_ms=raw["p90_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        max_ms=raw["max_us"] / 1000,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Contenders
+
+
+@dataclass
+class Setup:
+    workdir: Path
+    secret: WebhookSecret
+    probe_body: bytes
+    peer_bodies: Path
+    start: int
+    args: argparse.Namespace
+
+
+def server_command(name: str, setup: Setup, port: int) -> tuple[list[str], dict[str, str]]:
+    secret = setup.secret.reveal()
+    if name == "a":
+        database = f"sqlite:///{setup.workdir / 'receiver.db'}"
+        command = [sys.executable, "-m", "verihook.cli", "receive", "--host", HOST]
+        return [*command, "--port", str(port), "--secret", secret, "--db", database], {}
+    if name == "b":
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(HERE),
+            "ceiling_app:app",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--lifespan",
+            "off",
+            "--log-level",
+            "warning",
+        ], {}
+    script = "express_server.js" if name == "c" else "http_server.js"
+    env = {"WEBHOOK_SECRET": secret, "NODE_ENV": "production"}
+    return ["node", str(PEERS / script), "--host", HOST, "--port", str(port)], env
+
+
+def check_available(name: str) -> None:
+    if name == "a":
+        help_run = subprocess.run(
+            [sys.executable, "-m", "verihook.cli", "receive", "--help"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        if help_run.returncode != 0:
+            raise Skip(
+                "`verihook receive` does not exist yet "
+                f"(`verihook receive --help` exited {help_run.returncode})"
+            )
+    if name in ("c", "d"):
+        if shutil.which("node") is None:
+            raise Skip("node is not on PATH")
+        ensure_node_modules()
+
+
+def ensure_node_modules() -> None:
+    if (PEERS / "node_modules" / "express" / "package.json").exists():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise Skip("npm is not on PATH, and benchmarks/peers/node_modules is missing")
+    install = "ci" if (PEERS / "package-lock.json").exists() else "install"
+    print(f"  npm {install} in {PEERS} ...", flush=True)
+    done = subprocess.run(
+        [npm, install, "--no-audit", "--no-fund"],
+        cwd=PEERS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = " / ".join(done.stderr.strip().splitlines()[-3:])
+        raise Skip(f"npm {install} failed: {tail}")
+
+
+def count_stored_events(database: Path, table: str | None) -> tuple[str, int]:
+    """The events the receiver stored, read from its SQLite file once it has stopped."""
+    if not database.exists():
+        raise BenchmarkFailed(f"the receiver left no database at {database}")
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        if table is None:
+            table = find_events_table(db)
+        (count,) = db.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+    return table, int(count)
+
+
+def find_events_table(db: sqlite3.Connection) -> str:
+    """The receiver's inbox: a table named for it, else the fullest table named for events."""
+    names = [
+        str(row[0]) for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    ]
+    inbox = [n for n in names if "inbox" in n.lower() and "run" not in n.lower()]
+    if len(inbox) == 1:
+        return inbox[0]
+    excluded = ("handler", "run", "attempt", "deliver", "migration", "setting", "endpoint")
+    candidates = [
+        n for n in names if "event" in n.lower() and not any(x in n.lower() for x in excluded)
+    ]
+    if not candidates:
+        raise BenchmarkFailed(
+            f"no events table found among {sorted(names)}; name it with --events-table"
+        )
+    counts = {n: int(db.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0]) for n in candidates}
+    return max(candidates, key=counts.__getitem__)
+
+
+def receiver_bodies(setup: Setup, max_rate: float) -> tuple[Path, Path]:
+    """Distinct bodies for (a), the warm-up's distinct from the measured run's."""
+    rate = 1.25 * max_rate if max_rate else DEFAULT_RATE
+    args = setup.args
+    paths = (setup.workdir / "receiver-warmup.txt", setup.workdir / "receiver-measured.txt")
+    counts = (max(1_000, int(args.warmup * rate)), max(10_000, int(args.duration * rate)))
+    print(f"    encrypting {sum(counts):,} distinct events (for {rate:,.0f} req/s) ...", flush=True)
+    for offset, path, count in zip((5_000_000, 0), paths, counts, strict=True):
+        write_bodies(path, count, setup.secret, setup.start - offset)
+    return paths
+
+
+def measure(name: str, setup: Setup, max_rate: float) -> Outcome:
+    contender = CONTENDERS[name]
+    outcome = Outcome(contender)
+    args = setup.args
+    try:
+        check_available(name)
+    except Skip as skip:
+        outcome.skipped = str(skip)
+        return outcome
+    warmup_bodies = measured_bodies = setup.peer_bodies
+    if name == "a":
+        warmup_bodies, measured_bodies = receiver_bodies(setup, max_rate)
+    port = free_port()
+    command, env = server_command(name, setup, port)
+    log = setup.workdir / f"server-{name}.log"
+    with running(Server(pinned(args.server_cpu, command), log, env)) as server:
+        server.wait_ready(port, READY_TIMEOUT)
+        probe(port, setup.probe_body)
+        if args.warmup > 0:
+            outcome.warmup = run_wrk(
+                port, warmup_bodies, args.warmup, args.connections, args.load_cpu
+            )
+        result = run_wrk(port, measured_bodies, args.duration, args.connections, args.load_cpu)
+        if server.process.poll() is not None:
+            raise BenchmarkFailed(f"server died during the run{server.log_tail()}")
+    outcome.result = result
+    if name == "a" and result.sent > result.bodies:
+        outcome.notes.append(
+            f"{result.sent} requests for {result.bodies} distinct bodies: events repeated"
+        )
+    return outcome
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def ratio(a: Outcome | None, b: Outcome | None) -> str:
+    if a is None or b is None or a.result is None or b.result is None or not b.result.rate:
+        return "n/a"
+    return f"{a.result.rate / b.result.rate:.2f}x"
+
+
+def report(outcomes: dict[str, Outcome], markdown: bool) -> str:
+    header = ("", "server", "req/s", "p50 ms", "p99 ms", "errors", "non-2xx", "requests")
+    rows: list[tuple[str, ...]] = []
+    for name, outcome in outcomes.items():
+        r = outcome.result
+        if r is None:
+            rows.append((name, outcome.contender.title, "skipped", "", "", "", "", ""))
+            continue
+        rows.append(
+            (
+                name,
+                outcome.contender.title,
+                f"{r.rate:,.0f}",
+                f"{r.p50_ms:.2f}",
+                f"{r.p99_ms:.2f}",
+                str(r.errors),
+                str(r.non_2xx),
+                f"{r.requests:,}",
+            )
+        )
+    lines: list[str] = []
+    if markdown:
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join("---" for _ in header) + "|")
+        lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    else:
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            cells = [
+                c.ljust(w) if i < 2 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ]
+            lines.append("  ".join(cells).rstrip())
+    a = outcomes.get("a")
+    lines.append("")
+    lines.append(
+        f"ratios (req/s): (a)/(d) {ratio(a, outcomes.get('d'))}   "
+        f"(a)/(c) {ratio(a, outcomes.get('c'))}   (a)/(b) {ratio(a, outcomes.get('b'))}   "
+        f"[(b)/(d) {ratio(outcomes.get('b'), outcomes.get('d'))}]"
+    )
+    for name, outcome in outcomes.items():
+        if outcome.skipped:
+            lines.append(f"({name}) skipped: {outcome.skipped}")
+        lines.extend(f"({name}) {note}" for note in outcome.notes)
+    return "\n".join(lines)
+
+
+def as_json(outcomes: dict[str, Outcome]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name, outcome in outcomes.items():
+        r = outcome.result
+        data[name] = {
+            "title": outcome.contender.title,
+            "skipped": outcome.skipped,
+            "requests_per_second": round(r.rate, 1) if r else None,
+            "result": asdict(r) if r else None,
+            "stored_check": outcome.stored,
+            "notes": outcome.notes,
+        }
+    return data
+
+
+def versions() -> str:
+    def first_line(command: Sequence[str]) -> str:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+        except OSError:
+            return "missing"
+        # wrk --version prints its banner and usage, and exits 1.
+        lines = (done.stdout or done.stderr).strip().splitlines()
+        return lines[0].split(" Copyright")[0].strip() if lines else "?"
+
+    import uvicorn
+
+    express = PEERS / "node_modules" / "express" / "package.json"
+    express_version = json.loads(express.read_text())["version"] if express.exists() else "?"
+    return (
+        f"{platform.node()}: {os.cpu_count()} cpus, Python {platform.python_version()},"
+        f" uvicorn {uvicorn.__version__}, node {first_line(['node', '--version'])},"
+        f" express {express_version}, {first_line(['wrk', '--version'])}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds (10)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds (3; 0: none)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
+    parser.add_argument("--only", default="a,b,c,d", help="contenders to run, e.g. a,d")
+    parser.add_argument("--load-cpu", type=int, default=0, help="core for wrk (0)")
+    parser.add_argument("--server-cpu", type=int, default=1, help="core for the server (1)")
+    parser.add_argument("--events-table", help="the receiver's events table (auto-detected)")
+    parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir (db, logs)")
+    args = parser.parse_args(argv)
+    only = [x.strip() for x in args.only.split(",") if x.strip()]
+    unknown = [x for x in only if x not in CONTENDERS]
+    if unknown or not only:
+        parser.error(f"--only takes letters among a,b,c,d, got {args.only!r}")
+    args.only = sorted(set(only))
+    if not 0 < args.duration <= 600 or not 0 <= args.warmup <= 120:
+        parser.error("--duration must be in (0, 600] and --warmup in [0, 120] seconds")
+    if not 1 <= args.connections <= 10_000:
+        parser.error("--connections must be between 1 and 10000")
+    cpus = os.sched_getaffinity(0)
+    if {args.load_cpu, args.server_cpu} <= cpus and args.load_cpu != args.server_cpu:
+        if shutil.which("taskset") is None:
+            parser.error("taskset is needed to pin the server and wrk (util-linux)")
+    else:
+        print(
+            f"warning: cores {args.load_cpu} and {args.server_cpu} are not two distinct cores"
+            f" of {sorted(cpus)}: nothing pinned",
+            file=sys.stderr,
+        )
+        args.load_cpu = args.server_cpu = None
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("error: wrk is not on PATH (apt-get install -y wrk)", file=sys.stderr)
+        return 1
+    # Ctrl-C and SIGTERM both unwind through the finally blocks that stop the servers.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    workdir = Path(tempfile.mkdtemp(prefix="verihook-bench-"))
+    outcomes: dict[str, Outcome] = {}
+    try:
+        secret = WebhookSecret.generate()
+        start = int(time.time()) - 86_400
+        setup = Setup(
+            workdir=workdir,
+            secret=secret,
+            probe_body=encrypt(next(realistic_events(1, start - 10_000_000)), secret),
+            peer_bodies=workdir / "peers.txt",
+            start=start,
+            args=args,
+        )
+        write_bodies(setup.peer_bodies, PEER_BODIES, secret, start - 20_000_000)
+        print(versions())
+        print(
+            f"wrk -t1 -c{args.connections} on core {args.load_cpu}, servers on core"
+            f" {args.server_cpu}; {args.warmup:g} s warm-up, {args.duration:g} s measured",
+            flush=True,
+        )
+        # (a) last: its bodies are sized from the others' rates, and its check reads its db.
+        for name in sorted(args.only, key=lambda n: (n == "a", n)):
+            print(f"({name}) {CONTENDERS[name].title} ...", flush=True)
+            rates = [o.result.rate for o in outcomes.values() if o.result is not None]
+            outcome = measure(name, setup, max(rates, default=0.0))
+            outcomes[name] = outcome
+            if outcome.skipped:
+                print(f"    skipped: {outcome.skipped}", flush=True)
+                continue
+            assert outcome.result is not None
+            r = outcome.result
+            print(f"    {r.rate:,.0f} req/s, p99 {r.p99_ms:.2f} ms", flush=True)
+            if name == "a":
+                verify_stored(outcome, setup)
+        outcomes = {name: outcomes[name] for name in sorted(outcomes)}
+        print()
+        print(report(outcomes, args.markdown))
+        if args.json:
+            args.json.write_text(json.dumps(as_json(outcomes), indent=2) + "\n")
+        a = outcomes.get("a")
+        if a is not None and a.stored is not None and a.stored[3] != "OK":
+            print("error: (a) answered 200 for events it did not store", file=sys.stderr)
+            return 1
+        return 0
+    except BenchmarkFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: servers stopped", file=sys.stderr)
+        return 130
+    finally:
+        if args.keep:
+            print(f"work dir kept: {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def verify_stored(outcome: Outcome, setup: Setup) -> None:
+    """Every 200 must be a stored event: stored >= the 2xx wrk counted, probe and warm-up included.
+
+    Stored may exceed that by the requests still in flight when wrk stopped (stored, but their
+    answers never counted): at most one per connection per wrk run.
+    """
+    assert outcome.result is not None
+    table, stored = count_stored_events(setup.workdir / "receiver.db", setup.args.events_table)
+    runs = [r for r in (outcome.warmup, outcome.result) if r is not None]
+    answered = 1 + sum(r.ok for r in runs)
+    sent = 1 + sum(r.sent for r in runs)
+    verdict = "OK" if answered <= stored <= sent else "MISMATCH"
+    outcome.stored = (answered, stored, sent, verdict)
+    outcome.notes.append(
+        f"stored check {verdict}: {stored:,} events in {table}; 2xx answered {answered:,};"
+        f" requests sent {sent:,} (probe and warm-up included)"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
