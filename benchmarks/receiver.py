@@ -23,6 +23,7 @@ import http.client
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import socket
@@ -293,12 +294,23 @@ class Setup:
     peer_bodies: Path
     start: int
     args: argparse.Namespace
+    # Each round of (a) gets a fresh database and events of its own.
+    round: int = 0
+
+    @property
+    def database(self) -> Path:
+        return self.workdir / f"receiver-{self.round}.db"
 
 
 def server_command(name: str, setup: Setup, port: int) -> tuple[list[str], dict[str, str]]:
     secret = setup.secret.reveal()
     if name == "a":
-        database = f"sqlite:///{setup.workdir / 'receiver.db'}"
+        database = f"sqlite:///{setup.database}"
+        if setup.args.receiver_command:
+            fields = {"python": sys.executable, "host": HOST, "port": port, "db": database}
+            words = shlex.split(setup.args.receiver_command)
+            # The secret goes in the environment, never on a command line shown by `ps`.
+            return [w.format(**fields) for w in words], {"VERIHOOK_BENCH_SECRET": secret}
         command = [sys.executable, "-m", "verihook.cli", "receive", "--host", HOST]
         return [*command, "--port", str(port), "--secret", secret, "--db", database], {}
     if name == "b":
@@ -328,8 +340,8 @@ def server_command(name: str, setup: Setup, port: int) -> tuple[list[str], dict[
     return ["node", str(PEERS / script), "--host", HOST, "--port", str(port)], env
 
 
-def check_available(name: str) -> None:
-    if name == "a":
+def check_available(name: str, args: argparse.Namespace) -> None:
+    if name == "a" and not args.receiver_command:
         help_run = subprocess.run(
             [sys.executable, "-m", "verihook.cli", "receive", "--help"],
             capture_output=True,
@@ -404,10 +416,12 @@ def receiver_bodies(setup: Setup, max_rate: float) -> tuple[Path, Path]:
     rate = 1.25 * max_rate if max_rate else DEFAULT_RATE
     args = setup.args
     paths = (setup.workdir / "receiver-warmup.txt", setup.workdir / "receiver-measured.txt")
+    for path in paths:
+        path.unlink(missing_ok=True)
     counts = (max(1_000, int(args.warmup * rate)), max(10_000, int(args.duration * rate)))
     print(f"    encrypting {sum(counts):,} distinct events (for {rate:,.0f} req/s) ...", flush=True)
     for offset, path, count in zip((5_000_000, 0), paths, counts, strict=True):
-        write_bodies(path, count, setup.secret, setup.start - offset)
+        write_bodies(path, count, setup.secret, setup.start - setup.round * 50_000_000 - offset)
     return paths
 
 
@@ -416,7 +430,7 @@ def measure(name: str, setup: Setup, max_rate: float) -> Outcome:
     outcome = Outcome(contender)
     args = setup.args
     try:
-        check_available(name)
+        check_available(name, args)
     except Skip as skip:
         outcome.skipped = str(skip)
         return outcome
@@ -448,22 +462,44 @@ def measure(name: str, setup: Setup, max_rate: float) -> Outcome:
 # Report
 
 
+def median(outcomes: list[Outcome]) -> Outcome:
+    """The round with the median rate (the lower one of two), or the skipped outcome."""
+    measured = sorted((o for o in outcomes if o.result is not None), key=rate_of)
+    return measured[(len(measured) - 1) // 2] if measured else outcomes[0]
+
+
+def rate_of(outcome: Outcome | None) -> float:
+    return outcome.result.rate if outcome is not None and outcome.result is not None else 0.0
+
+
 def ratio(a: Outcome | None, b: Outcome | None) -> str:
-    if a is None or b is None or a.result is None or b.result is None or not b.result.rate:
+    if not rate_of(a) or not rate_of(b):
         return "n/a"
-    return f"{a.result.rate / b.result.rate:.2f}x"
+    return f"{rate_of(a) / rate_of(b):.2f}x"
 
 
-def report(outcomes: dict[str, Outcome], markdown: bool) -> str:
-    header = ("", "server", "req/s", "p50 ms", "p99 ms", "errors", "non-2xx", "requests")
+def report(rounds: dict[str, list[Outcome]], markdown: bool) -> str:
+    header: tuple[str, ...] = (
+        "",
+        "server",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "non-2xx",
+        "requests",
+    )
+    several = any(len(x) > 1 for x in rounds.values())
+    if several:
+        header = (*header, "req/s per round")
     rows: list[tuple[str, ...]] = []
-    for name, outcome in outcomes.items():
+    medians = {name: median(outcomes) for name, outcomes in rounds.items()}
+    for name, outcome in medians.items():
         r = outcome.result
         if r is None:
-            rows.append((name, outcome.contender.title, "skipped", "", "", "", "", ""))
-            continue
-        rows.append(
-            (
+            row: tuple[str, ...] = (name, outcome.contender.title, "skipped", *[""] * 5)
+        else:
+            row = (
                 name,
                 outcome.contender.title,
                 f"{r.rate:,.0f}",
@@ -473,7 +509,9 @@ def report(outcomes: dict[str, Outcome], markdown: bool) -> str:
                 str(r.non_2xx),
                 f"{r.requests:,}",
             )
-        )
+        if several:
+            row = (*row, " ".join(f"{rate_of(o):,.0f}" for o in rounds[name]))
+        rows.append(row)
     lines: list[str] = []
     if markdown:
         lines.append("| " + " | ".join(header) + " |")
@@ -483,35 +521,43 @@ def report(outcomes: dict[str, Outcome], markdown: bool) -> str:
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
             cells = [
-                c.ljust(w) if i < 2 else c.rjust(w)
+                c.ljust(w) if i in (1, 8) else c.rjust(w)
                 for i, (c, w) in enumerate(zip(row, widths, strict=True))
             ]
             lines.append("  ".join(cells).rstrip())
-    a = outcomes.get("a")
+    a, b, c, d = (medians.get(x) for x in "abcd")
     lines.append("")
     lines.append(
-        f"ratios (req/s): (a)/(d) {ratio(a, outcomes.get('d'))}   "
-        f"(a)/(c) {ratio(a, outcomes.get('c'))}   (a)/(b) {ratio(a, outcomes.get('b'))}   "
-        f"[(b)/(d) {ratio(outcomes.get('b'), outcomes.get('d'))}]"
+        f"ratios (req/s{', medians' if several else ''}): (a)/(d) {ratio(a, d)}"
+        f"   (a)/(c) {ratio(a, c)}   (a)/(b) {ratio(a, b)}"
+        f"   [for reference: (b)/(d) {ratio(b, d)}   (d)/(c) {ratio(d, c)}]"
     )
-    for name, outcome in outcomes.items():
-        if outcome.skipped:
-            lines.append(f"({name}) skipped: {outcome.skipped}")
-        lines.extend(f"({name}) {note}" for note in outcome.notes)
+    for name, outcomes in rounds.items():
+        if outcomes[0].skipped:
+            lines.append(f"({name}) skipped: {outcomes[0].skipped}")
+        for number, outcome in enumerate(outcomes, 1):
+            where = f"({name}) round {number}: " if several else f"({name}) "
+            lines.extend(where + note for note in outcome.notes)
     return "\n".join(lines)
 
 
-def as_json(outcomes: dict[str, Outcome]) -> dict[str, Any]:
+def as_json(rounds: dict[str, list[Outcome]]) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    for name, outcome in outcomes.items():
-        r = outcome.result
+    for name, outcomes in rounds.items():
         data[name] = {
-            "title": outcome.contender.title,
-            "skipped": outcome.skipped,
-            "requests_per_second": round(r.rate, 1) if r else None,
-            "result": asdict(r) if r else None,
-            "stored_check": outcome.stored,
-            "notes": outcome.notes,
+            "title": outcomes[0].contender.title,
+            "skipped": outcomes[0].skipped,
+            "median_requests_per_second": round(rate_of(median(outcomes)), 1),
+            "rounds": [
+                {
+                    "requests_per_second": round(rate_of(o), 1),
+                    "result": asdict(o.result) if o.result else None,
+                    "warmup": asdict(o.warmup) if o.warmup else None,
+                    "stored_check": o.stored,
+                    "notes": o.notes,
+                }
+                for o in outcomes
+            ],
         }
     return data
 
@@ -548,9 +594,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds (10)")
     parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds (3; 0: none)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat the whole comparison; medians reported (1)"
+    )
     parser.add_argument("--only", default="a,b,c,d", help="contenders to run, e.g. a,d")
     parser.add_argument("--load-cpu", type=int, default=0, help="core for wrk (0)")
     parser.add_argument("--server-cpu", type=int, default=1, help="core for the server (1)")
+    parser.add_argument(
+        "--receiver-command",
+        help="run (a) with this command instead of `verihook receive`; {python} {host} {port}"
+        " {db} are filled in, the secret is in $VERIHOOK_BENCH_SECRET",
+    )
     parser.add_argument("--events-table", help="the receiver's events table (auto-detected)")
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
@@ -563,6 +617,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.only = sorted(set(only))
     if not 0 < args.duration <= 600 or not 0 <= args.warmup <= 120:
         parser.error("--duration must be in (0, 600] and --warmup in [0, 120] seconds")
+    if not 1 <= args.rounds <= 20:
+        parser.error("--rounds must be between 1 and 20")
     if not 1 <= args.connections <= 10_000:
         parser.error("--connections must be between 1 and 10000")
     cpus = os.sched_getaffinity(0)
@@ -587,7 +643,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Ctrl-C and SIGTERM both unwind through the finally blocks that stop the servers.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     workdir = Path(tempfile.mkdtemp(prefix="verihook-bench-"))
-    outcomes: dict[str, Outcome] = {}
     try:
         secret = WebhookSecret.generate()
         start = int(time.time()) - 86_400
@@ -601,32 +656,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         write_bodies(setup.peer_bodies, PEER_BODIES, secret, start - 20_000_000)
         print(versions())
+        print("load average before the run: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
         print(
             f"wrk -t1 -c{args.connections} on core {args.load_cpu}, servers on core"
             f" {args.server_cpu}; {args.warmup:g} s warm-up, {args.duration:g} s measured",
             flush=True,
         )
         # (a) last: its bodies are sized from the others' rates, and its check reads its db.
-        for name in sorted(args.only, key=lambda n: (n == "a", n)):
-            print(f"({name}) {CONTENDERS[name].title} ...", flush=True)
-            rates = [o.result.rate for o in outcomes.values() if o.result is not None]
-            outcome = measure(name, setup, max(rates, default=0.0))
-            outcomes[name] = outcome
-            if outcome.skipped:
-                print(f"    skipped: {outcome.skipped}", flush=True)
-                continue
-            assert outcome.result is not None
-            r = outcome.result
-            print(f"    {r.rate:,.0f} req/s, p99 {r.p99_ms:.2f} ms", flush=True)
-            if name == "a":
-                verify_stored(outcome, setup)
-        outcomes = {name: outcomes[name] for name in sorted(outcomes)}
+        # Rounds interleave the contenders, so that a noisy neighbour hits them all alike.
+        order = sorted(args.only, key=lambda n: (n == "a", n))
+        rounds: dict[str, list[Outcome]] = {name: [] for name in sorted(order)}
+        for number in range(args.rounds):
+            setup.round = number
+            for name in order:
+                if rounds[name] and rounds[name][0].skipped:
+                    continue
+                label = f"round {number + 1}/{args.rounds}: " if args.rounds > 1 else ""
+                print(f"{label}({name}) {CONTENDERS[name].title} ...", flush=True)
+                rates = [rate_of(o) for x in rounds.values() for o in x]
+                outcome = measure(name, setup, max(rates, default=0.0))
+                rounds[name].append(outcome)
+                if outcome.skipped:
+                    print(f"    skipped: {outcome.skipped}", flush=True)
+                    continue
+                assert outcome.result is not None
+                r = outcome.result
+                print(f"    {r.rate:,.0f} req/s, p99 {r.p99_ms:.2f} ms", flush=True)
+                if name == "a":
+                    verify_stored(outcome, setup)
+                    print(f"    {outcome.notes[-1]}", flush=True)
         print()
-        print(report(outcomes, args.markdown))
+        print(report(rounds, args.markdown))
         if args.json:
-            args.json.write_text(json.dumps(as_json(outcomes), indent=2) + "\n")
-        a = outcomes.get("a")
-        if a is not None and a.stored is not None and a.stored[3] != "OK":
+            args.json.write_text(json.dumps(as_json(rounds), indent=2) + "\n")
+        if any(o.stored is not None and o.stored[3] != "OK" for o in rounds.get("a", [])):
             print("error: (a) answered 200 for events it did not store", file=sys.stderr)
             return 1
         return 0
@@ -650,7 +713,7 @@ def verify_stored(outcome: Outcome, setup: Setup) -> None:
     answers never counted): at most one per connection per wrk run.
     """
     assert outcome.result is not None
-    table, stored = count_stored_events(setup.workdir / "receiver.db", setup.args.events_table)
+    table, stored = count_stored_events(setup.database, setup.args.events_table)
     runs = [r for r in (outcome.warmup, outcome.result) if r is not None]
     answered = 1 + sum(r.ok for r in runs)
     sent = 1 + sum(r.sent for r in runs)
