@@ -33,6 +33,7 @@ from verihook.format import (
     verify,
 )
 from verihook.provider import Provider, SyncProvider
+from verihook.receiver import Receiver
 
 __all__ = [
     "DecodeOptions",
@@ -44,6 +45,7 @@ __all__ = [
     "MalformedBody",
     "PayloadTooLarge",
     "Provider",
+    "Receiver",
     "SignatureError",
     "SigningSecret",
     "Status",

@@ -21,6 +21,7 @@ PACKAGE_API = {
     "MalformedBody",
     "PayloadTooLarge",
     "Provider",
+    "Receiver",
     "SignatureError",
     "SigningSecret",
     "Status",

@@ -1,0 +1,330 @@
+"""``verihook.Receiver``: decode, store durably, answer; run handlers afterwards from the inbox.
+
+Usage::
+
+    from verihook import Receiver
+
+    receiver = Receiver(
+        secret="YOUR_WEBHOOK_SECRET_32_BYTES_KEY",   # or None for plain JSON
+        signing_secrets=["whsec_..."],              # optional; several while rotating
+        database_url="sqlite:///verihook.db",        # or postgresql://...
+    )
+
+    @receiver.on("VERIFICATION_REVIEWED")
+    def reviewed(event):                             # a WebhookEvent; sync or async
+        ...
+
+    @receiver.on_change
+    async def changed(old, new):                     # VerificationState | None, VerificationState
+        ...
+
+    app = receiver.asgi_app()                        # uvicorn module:app, or mount it
+
+A framework adapter calls ``await receiver.receive(headers, body)`` (or ``receive_sync`` from
+a WSGI view) and turns the ``Reply`` into its own response. The answer is 200 only once the
+event is committed; handlers run later in the dispatcher, started by ``start()`` (or
+``async with receiver:``, or the ASGI lifespan) and stopped by ``stop()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from verihook.exceptions import StoreUnavailable, WebhookRejected
+from verihook.format import (
+    DecodeOptions,
+    EventType,
+    SigningSecret,
+    UnknownEvent,
+    WebhookEvent,
+    WebhookSecret,
+    decode_request,
+)
+from verihook.receiver import inbox
+from verihook.receiver.dispatcher import Dispatcher
+from verihook.receiver.handlers import Handlers
+from verihook.receiver.reconcile import VerificationState
+from verihook.receiver.retry import HandlerRetry
+from verihook.store import DEFAULT_DATABASE_URL, Connection, GroupCommitter, migrate, open_database
+from verihook.store.inbox_schema import INBOX_MIGRATIONS
+
+if TYPE_CHECKING:
+    from verihook.receiver.app import ReceiverApp
+
+__all__ = ["Receiver", "Reply"]
+
+log = logging.getLogger("verihook.receiver")
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+_MAX_WEBHOOK_ID = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A framework-neutral HTTP answer: status, a short JSON body, its content type."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def error(cls, status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
+        import orjson
+
+        return cls(status, orjson.dumps({"error": message}), headers=headers)
+
+
+STORED = Reply(200, b'{"status":"stored"}')
+DUPLICATE = Reply(200, b'{"status":"duplicate"}')
+# The sender honours Retry-After on 503: come back soon, the store may be back.
+UNAVAILABLE = Reply.error(503, "store unavailable, retry later", (("retry-after", "5"),))
+BAD_WEBHOOK_ID = Reply.error(400, "malformed webhook-id header")
+
+
+class Receiver:
+    def __init__(
+        self,
+        secret: str | WebhookSecret | None = None,
+        *,
+        signing_secrets: str | SigningSecret | Iterable[str | SigningSecret] = (),
+        database_url: str = DEFAULT_DATABASE_URL,
+        allow_unencrypted: bool | None = None,
+        clock: Callable[[], float] = time.time,
+        retry: HandlerRetry | None = None,
+        handler_timeout: float = 30.0,
+        handlers: Handlers | None = None,
+    ) -> None:
+        """``allow_unencrypted`` defaults to True without a secret, False with one."""
+        if isinstance(secret, str):
+            secret = WebhookSecret(secret)
+        if isinstance(signing_secrets, str | SigningSecret):
+            signing_secrets = [signing_secrets]
+        signing = tuple(
+            s if isinstance(s, SigningSecret) else SigningSecret(s) for s in signing_secrets
+        )
+        self.options = DecodeOptions(
+            secret=secret, signing_secrets=signing, allow_unencrypted=allow_unencrypted
+        )
+        self.database = open_database(database_url)
+        self.handlers = handlers if handlers is not None else Handlers()
+        self._clock = clock
+        self._retry = retry if retry is not None else HandlerRetry()
+        self._handler_timeout = handler_timeout
+        self._committer: GroupCommitter | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._lock = threading.Lock()
+
+    # -- handler registration ------------------------------------------------------------
+
+    def on(self, event_type: EventType | str, *, name: str | None = None) -> Callable[[F], F]:
+        """``@receiver.on("VERIFICATION_REVIEWED")``: called with each new WebhookEvent."""
+        return self.handlers.on(event_type, name=name)
+
+    def on_change(self, function: F | None = None, *, name: str | None = None) -> Any:
+        """``@receiver.on_change``: called with (old, new) when the reconciled state moves."""
+        return self.handlers.on_change(function, name=name)
+
+    def on_unknown(self, function: F | None = None, *, name: str | None = None) -> Any:
+        """``@receiver.on_unknown``: called with each new UnknownEvent."""
+        return self.handlers.on_unknown(function, name=name)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Apply the inbox migrations and start the writer. Idempotent; raises StoreUnavailable."""
+        with self._lock:
+            if self._committer is None:
+                migrate(self.database, INBOX_MIGRATIONS)
+                self._committer = GroupCommitter(self.database, name="verihook-inbox-writer")
+
+    def start(self) -> None:
+        """Open the store and start running handlers in the background."""
+        self.open()
+        with self._lock:
+            if self._dispatcher is None:
+                assert self._committer is not None
+                self._dispatcher = Dispatcher(
+                    self._committer,
+                    self.handlers,
+                    retry=self._retry,
+                    clock=self._clock,
+                    handler_timeout=self._handler_timeout,
+                )
+                self._dispatcher.start()
+
+    def stop(self) -> None:
+        """Stop the handlers, then commit every write already submitted and close."""
+        with self._lock:
+            dispatcher, self._dispatcher = self._dispatcher, None
+            committer, self._committer = self._committer, None
+        if dispatcher is not None:
+            dispatcher.stop()
+        if committer is not None:
+            committer.close()
+
+    def __enter__(self) -> Receiver:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Receiver:
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
+    # -- receiving -----------------------------------------------------------------------
+
+    async def receive(self, headers: Mapping[str, str], body: bytes) -> Reply:
+        """Decode, store, answer. Never raises: every failure is a Reply (4xx, or 503)."""
+        decoded = self._decode(headers, body)
+        if isinstance(decoded, Reply):
+            return decoded
+        event, webhook_id = decoded
+        try:
+            committer = self._committer
+            if committer is None:
+                await asyncio.to_thread(self.open)
+                committer = self._committer
+                assert committer is not None
+            stored = await committer.run(self._store_job(event, webhook_id))
+        except Exception as exc:
+            return self._store_failed(exc)
+        return self._stored(event, stored)
+
+    def receive_sync(self, headers: Mapping[str, str], body: bytes) -> Reply:
+        """``receive`` for WSGI frameworks: blocks this thread until the commit."""
+        decoded = self._decode(headers, body)
+        if isinstance(decoded, Reply):
+            return decoded
+        event, webhook_id = decoded
+        try:
+            self.open()
+            assert self._committer is not None
+            stored = self._committer.call(self._store_job(event, webhook_id))
+        except Exception as exc:
+            return self._store_failed(exc)
+        return self._stored(event, stored)
+
+    def _decode(
+        self, headers: Mapping[str, str], body: bytes
+    ) -> Reply | tuple[WebhookEvent | UnknownEvent, str | None]:
+        try:
+            event = decode_request(headers, body, self.options, time.time())
+        except WebhookRejected as exc:
+            return Reply.error(exc.status_code, exc.message)
+        webhook_id = _header(headers, "webhook-id")
+        if webhook_id is not None and len(webhook_id) > _MAX_WEBHOOK_ID:
+            return BAD_WEBHOOK_ID
+        return event, webhook_id or None
+
+    def _store_job(
+        self, event: WebhookEvent | UnknownEvent, webhook_id: str | None
+    ) -> Callable[[Connection], inbox.Stored]:
+        return partial(
+            inbox.store_event,
+            event=event,
+            webhook_id=webhook_id,
+            now=self._clock(),
+            event_handlers=self.handlers.for_event(event),
+            change_handlers=self.handlers.change_names,
+        )
+
+    def _stored(self, event: WebhookEvent | UnknownEvent, stored: inbox.Stored) -> Reply:
+        if log.isEnabledFor(logging.INFO):
+            status = event.status.value if isinstance(event, WebhookEvent) else "-"
+            log.info(
+                "%s %s key=%s status=%s seq=%d",
+                "duplicate" if stored.duplicate else "stored",
+                event.event,
+                event.key,
+                status,
+                stored.seq,
+            )
+        if stored.duplicate:
+            return DUPLICATE
+        dispatcher = self._dispatcher
+        if dispatcher is not None:
+            dispatcher.wake()
+        return STORED
+
+    def _store_failed(self, exc: Exception) -> Reply:
+        if isinstance(exc, StoreUnavailable):
+            log.warning("store unavailable: %s", exc)
+        else:
+            log.error("store write failed: %s", type(exc).__name__, exc_info=exc)
+        return UNAVAILABLE
+
+    # -- queries -------------------------------------------------------------------------
+
+    def recent_events(self, limit: int = 50) -> list[inbox.InboxEvent]:
+        return self._read(partial(inbox.recent_events, limit=limit))
+
+    def failed_runs(self, limit: int = 100) -> list[inbox.HandlerRun]:
+        return self._read(partial(inbox.failed_runs, limit=limit))
+
+    def state(self, key: str) -> VerificationState | None:
+        """The reconciled state of one verification, or None when nothing was received."""
+        return self._read(partial(inbox.get_state, key=key.lower()))
+
+    def history(self, key: str) -> list[inbox.InboxEvent]:
+        """Every event received for one verification, in arrival order."""
+        return self._read(partial(inbox.event_history, key=key.lower()))
+
+    def runs(self, event_seq: int) -> list[inbox.HandlerRun]:
+        return self._read(partial(inbox.runs_for_event, event_seq=event_seq))
+
+    def retry(self, event_seq: int, handler: str) -> None:
+        """Run a failed handler again, with a fresh count of attempts. NotFound otherwise."""
+        self.open()
+        assert self._committer is not None
+        now = self._clock()
+        self._committer.call(
+            partial(inbox.retry_run, event_seq=event_seq, handler=handler, now=now)
+        )
+        if self._dispatcher is not None:
+            self._dispatcher.wake()
+
+    def _read(self, query: Callable[[Connection], T]) -> T:
+        # Reads use their own short-lived connection: the writer is for writes, and a WAL
+        # reader never waits on it.
+        self.open()
+        with self.database.connection() as conn:
+            return query(conn)
+
+    # -- serving -------------------------------------------------------------------------
+
+    def asgi_app(self) -> ReceiverApp:
+        """A raw ASGI app: POST /webhooks, GET /events, /verifications/{key}, /healthz."""
+        from verihook.receiver.app import ReceiverApp
+
+        return ReceiverApp(self)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
