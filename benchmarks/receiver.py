@@ -49,6 +49,7 @@ HOST = "127.0.0.1"
 # in the same invocation (it runs last), else for DEFAULT_RATE (above every figure seen here).
 PEER_BODIES = 10_000
 DEFAULT_RATE = 70_000
+INBOX_EVENTS_TABLE = "verihook_inbox_events"
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 
@@ -380,25 +381,30 @@ def ensure_node_modules() -> None:
         raise Skip(f"npm {install} failed: {tail}")
 
 
-def count_stored_events(database: Path, table: str | None) -> tuple[str, int]:
-    """The events the receiver stored, read from its SQLite file once it has stopped."""
+def count_stored_events(database: Path, table: str | None) -> tuple[str, int, int | None]:
+    """The events the receiver stored, read from its SQLite file once it has stopped, and the
+    duplicates it counted (None when the table does not count them)."""
     if not database.exists():
         raise BenchmarkFailed(f"the receiver left no database at {database}")
     with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
         if table is None:
             table = find_events_table(db)
         (count,) = db.execute(f'SELECT count(*) FROM "{table}"').fetchone()
-    return table, int(count)
+        columns = {str(row[1]) for row in db.execute(f'PRAGMA table_info("{table}")')}
+        duplicates = None
+        if "duplicates" in columns:
+            (total,) = db.execute(f'SELECT coalesce(sum(duplicates), 0) FROM "{table}"').fetchone()
+            duplicates = int(total)
+    return table, int(count), duplicates
 
 
 def find_events_table(db: sqlite3.Connection) -> str:
-    """The receiver's inbox: a table named for it, else the fullest table named for events."""
+    """The receiver's inbox (store/inbox_schema.py), else the fullest table named for events."""
     names = [
         str(row[0]) for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
     ]
-    inbox = [n for n in names if "inbox" in n.lower() and "run" not in n.lower()]
-    if len(inbox) == 1:
-        return inbox[0]
+    if INBOX_EVENTS_TABLE in names:
+        return INBOX_EVENTS_TABLE
     excluded = ("handler", "run", "attempt", "deliver", "migration", "setting", "endpoint")
     candidates = [
         n for n in names if "event" in n.lower() and not any(x in n.lower() for x in excluded)
@@ -642,6 +648,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     # Ctrl-C and SIGTERM both unwind through the finally blocks that stop the servers.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     workdir = Path(tempfile.mkdtemp(prefix="verihook-bench-"))
     try:
         secret = WebhookSecret.generate()
@@ -713,7 +720,7 @@ def verify_stored(outcome: Outcome, setup: Setup) -> None:
     answers never counted): at most one per connection per wrk run.
     """
     assert outcome.result is not None
-    table, stored = count_stored_events(setup.database, setup.args.events_table)
+    table, stored, duplicates = count_stored_events(setup.database, setup.args.events_table)
     runs = [r for r in (outcome.warmup, outcome.result) if r is not None]
     answered = 1 + sum(r.ok for r in runs)
     sent = 1 + sum(r.sent for r in runs)
@@ -722,6 +729,7 @@ def verify_stored(outcome: Outcome, setup: Setup) -> None:
     outcome.notes.append(
         f"stored check {verdict}: {stored:,} events in {table}; 2xx answered {answered:,};"
         f" requests sent {sent:,} (probe and warm-up included)"
+        + (f"; duplicates seen {duplicates:,}" if duplicates is not None else "")
     )
 
 
