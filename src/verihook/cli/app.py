@@ -57,6 +57,12 @@ app.command("decrypt")(format_tools.decrypt)
 app.command("secret")(format_tools.secret)
 app.command("send")(format_tools.send)
 
+# Delivery engine (issue 4, part 2).
+from verihook.cli import deliveries, worker  # noqa: E402
+
+app.add_typer(deliveries.app, name="deliveries")
+app.command("worker")(worker.worker)
+
 # Further command groups register here: endpoints, verifications, deliveries, worker, db, receive.
 
 
