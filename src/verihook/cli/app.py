@@ -63,6 +63,11 @@ from verihook.cli import deliveries, worker  # noqa: E402
 app.add_typer(deliveries.app, name="deliveries")
 app.command("worker")(worker.worker)
 
+# Receiver (issue 3).
+from verihook.cli import receive  # noqa: E402
+
+app.command("receive")(receive.receive)
+
 # Further command groups register here: endpoints, verifications, deliveries, worker, db, receive.
 
 
