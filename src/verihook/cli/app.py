@@ -57,16 +57,23 @@ app.command("decrypt")(format_tools.decrypt)
 app.command("secret")(format_tools.secret)
 app.command("send")(format_tools.send)
 
-# Delivery engine (issue 4, part 2).
-from verihook.cli import deliveries, worker  # noqa: E402
+# Provider (issue 4, part 1).
+from verihook.cli import db, endpoints, verifications  # noqa: E402
 
-app.add_typer(deliveries.app, name="deliveries")
-app.command("worker")(worker.worker)
+app.add_typer(endpoints.app, name="endpoints")
+app.add_typer(verifications.app, name="verifications")
+app.add_typer(db.app, name="db")
 
 # Receiver (issue 3).
 from verihook.cli import receive  # noqa: E402
 
 app.command("receive")(receive.receive)
+
+# Delivery engine (issue 4, part 2).
+from verihook.cli import deliveries, worker  # noqa: E402
+
+app.add_typer(deliveries.app, name="deliveries")
+app.command("worker")(worker.worker)
 
 # Further command groups register here: endpoints, verifications, deliveries, worker, db, receive.
 

@@ -40,8 +40,8 @@ from verihook.provider.verifications import (
     new_verification,
     review,
 )
-from verihook.store import Connection, Database, Migration, migrate, open_database
-from verihook.store.registry import all_migrations
+from verihook.store import Connection, Database, Migration, open_database
+from verihook.store.registry import migrate_all
 
 __all__ = ["ALLOW_PRIVATE_ENV", "Provider", "SyncProvider"]
 
@@ -78,7 +78,7 @@ class SyncProvider:
     def migrate(self) -> list[Migration]:
         """Apply every domain's missing migrations; returns the steps applied."""
         with self._migrate_lock:
-            applied = migrate(self.database, all_migrations())
+            applied = migrate_all(self.database)
             self._migrated = True
         return applied
 
@@ -96,7 +96,7 @@ class SyncProvider:
         if not self._migrated:
             with self._migrate_lock:
                 if not self._migrated:
-                    migrate(self.database, all_migrations())
+                    migrate_all(self.database)
                     self._migrated = True
         with self._pool.connection() as conn:
             yield conn

@@ -1,18 +1,20 @@
-"""Every domain's migrations in one list, for ``verihook db upgrade`` and ``Provider.migrate()``.
+"""Every domain's migrations, for ``verihook db upgrade`` and ``Provider.migrate()``.
 
 Each domain's module is imported defensively: a domain not yet built (or not installed) is
-simply absent, and the others still migrate.
+simply absent, and the others still migrate. Domains are applied in dependency order
+(``migrate()`` itself sorts by domain name): the delivery domain indexes the provider's tables.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from verihook.store.migrations import Migration
+from verihook.store.database import Database
+from verihook.store.migrations import Migration, migrate
 
-__all__ = ["all_migrations"]
+__all__ = ["all_migrations", "migrate_all"]
 
-# (module, attribute) of each domain's migration list.
+# (module, attribute) of each domain's migration list, dependencies first.
 _SOURCES = (
     ("verihook.store.provider_schema", "PROVIDER_MIGRATIONS"),
     ("verihook.delivery", "DELIVERY_MIGRATIONS"),
@@ -20,8 +22,8 @@ _SOURCES = (
 )
 
 
-def all_migrations() -> list[Migration]:
-    found: list[Migration] = []
+def _domains() -> list[list[Migration]]:
+    found: list[list[Migration]] = []
     for module_name, attribute in _SOURCES:
         try:
             module = importlib.import_module(module_name)
@@ -32,5 +34,18 @@ def all_migrations() -> list[Migration]:
             raise
         migrations = getattr(module, attribute, None)
         if migrations:
-            found.extend(migrations)
+            found.append(list(migrations))
     return found
+
+
+def all_migrations() -> list[Migration]:
+    """Every known migration, dependencies' domains first."""
+    return [m for domain in _domains() for m in domain]
+
+
+def migrate_all(database: Database) -> list[Migration]:
+    """Apply what is missing, domain by domain in dependency order; returns the steps applied."""
+    applied: list[Migration] = []
+    for domain in _domains():
+        applied.extend(migrate(database, domain))
+    return applied
