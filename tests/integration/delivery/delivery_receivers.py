@@ -103,6 +103,8 @@ class TestReceiver:
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             ready.set()
             loop.run_forever()
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
             loop.run_until_complete(self._runner.cleanup())
             loop.close()
 
