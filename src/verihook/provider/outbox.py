@@ -2,7 +2,8 @@
 
 Called inside the same transaction as the verification update, so an event exists exactly when
 its state change does, and every subscribed enabled endpoint has its delivery queued with it.
-On PostgreSQL a NOTIFY in that transaction wakes the workers when (and only if) it commits.
+On PostgreSQL a NOTIFY in that transaction wakes the workers when (and only if) it commits;
+its payload is the schema (``current_schema()``) the deliveries were written to.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def enqueue(conn: Connection, events: Sequence[WebhookEvent], now: float) -> lis
             delivery_rows,
         )
         if conn.dialect == "postgres":
-            conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+            # Channels are per database, not per schema: the payload names the schema, so a
+            # worker sharing a server with other deployments (or tests) can tell its own apart.
+            conn.execute("SELECT pg_notify(?, current_schema())", (NOTIFY_CHANNEL,))
     return queued
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from verihook.delivery.address_policy import AddressPolicy
 from verihook.exceptions import InvalidInput
@@ -309,10 +309,27 @@ class Provider:
     ) -> Thresholds:
         return await self._run(self._sync.set_thresholds, approve, decline)
 
-    async def add_endpoint(self, url: str, **options: Any) -> Endpoint:
-        """Options as ``SyncProvider.add_endpoint``: events, secret, encryption,
-        retry_schedule, max_in_flight, rate_limit."""
-        return await self._run(self._sync.add_endpoint, url, **options)
+    async def add_endpoint(
+        self,
+        url: str,
+        *,
+        events: Events = None,
+        secret: str | WebhookSecret | None = None,
+        encryption: bool = True,
+        retry_schedule: Sequence[float] | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        rate_limit: float | None = None,
+    ) -> Endpoint:
+        return await self._run(
+            self._sync.add_endpoint,
+            url,
+            events=events,
+            secret=secret,
+            encryption=encryption,
+            retry_schedule=retry_schedule,
+            max_in_flight=max_in_flight,
+            rate_limit=rate_limit,
+        )
 
     async def list_endpoints(self) -> list[Endpoint]:
         return await self._run(self._sync.list_endpoints)
@@ -328,10 +345,21 @@ class Provider:
     ) -> Endpoint:
         return await self._run(self._sync.disable_endpoint, endpoint_id, reason)
 
-    async def rotate_secret(self, endpoint_id: str, **options: Any) -> Endpoint:
-        """Options as ``SyncProvider.rotate_secret``: overlap, rotate_encryption,
-        encryption_secret."""
-        return await self._run(self._sync.rotate_secret, endpoint_id, **options)
+    async def rotate_secret(
+        self,
+        endpoint_id: str,
+        *,
+        overlap: float = DEFAULT_ROTATION_OVERLAP,
+        rotate_encryption: bool = False,
+        encryption_secret: str | WebhookSecret | None = None,
+    ) -> Endpoint:
+        return await self._run(
+            self._sync.rotate_secret,
+            endpoint_id,
+            overlap=overlap,
+            rotate_encryption=rotate_encryption,
+            encryption_secret=encryption_secret,
+        )
 
 
 def _parse_stage(stage: Stage | str) -> Stage:
