@@ -1,8 +1,10 @@
 """Passbase's encrypted body: base64(IV[16] || AES-256-CBC(PKCS7(json))).
 
 Decryption is on every receiver's hot path. Building a CBC cipher context per call is the
-largest cost, so each key keeps one AES-ECB decryptor (stateless for whole blocks) and CBC
-is finished by XOR-ing each decrypted block with the previous ciphertext block.
+largest cost, so each key keeps one CBC decryptor (per thread). A CBC decryptor's only state
+between whole-block updates is the last ciphertext block it saw, so feeding it the body's IV
+as a first block sets that state to the IV: the first 16 bytes out are discarded and the
+rest is exactly the CBC decryption of the body under that IV.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import binascii
 import os
 import threading
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -59,27 +60,31 @@ def decrypt(body: bytes | str, secret: WebhookSecret) -> bytes:
     size = len(raw)
     if size < 2 * _BLOCK or size % _BLOCK:
         raise DecryptionError()
-    ecb = _ecb_decryptor(secret.key)
-    with ecb.lock:
-        blocks = ecb.context.update(memoryview(raw)[_BLOCK:])
-    # CBC: P_i = D(C_i) xor C_{i-1}, with C_0 = IV. One big-int XOR does every block at once.
-    mixed = int.from_bytes(blocks, "big") ^ int.from_bytes(memoryview(raw)[: size - _BLOCK], "big")
-    plaintext = mixed.to_bytes(size - _BLOCK, "big")
+    key = secret.key
+    try:
+        contexts = _per_thread.contexts
+    except AttributeError:
+        contexts = _per_thread.contexts = {}
+    context = contexts.get(key) or _new_context(contexts, key)
+    # Whole blocks only (checked above): the context never holds a partial block back.
+    plaintext = context.update(raw)
     pad = plaintext[-1]
-    if not 1 <= pad <= _BLOCK or plaintext[-pad:] != bytes((pad,)) * pad:
+    if not 1 <= pad <= _BLOCK or plaintext[-pad:] != _PADDINGS[pad]:
         raise DecryptionError()
-    return plaintext[:-pad]
+    return plaintext[_BLOCK:-pad]
 
 
-class _EcbDecryptor:
-    __slots__ = ("context", "lock")
-
-    def __init__(self, key: bytes) -> None:
-        self.context: CipherContext = Cipher(algorithms.AES256(key), modes.ECB()).decryptor()
-        # A cipher context is not safe to share between threads (Flask, Django, thread pools).
-        self.lock = threading.Lock()
+# One context per key and per thread: a context is not safe to share between threads (Flask,
+# Django, thread pools), and a thread-local lookup is cheaper than taking a lock.
+_per_thread = threading.local()
+_MAX_KEYS = 64
+_PADDINGS = tuple(bytes((n,)) * n for n in range(_BLOCK + 1))
 
 
-@lru_cache(maxsize=64)
-def _ecb_decryptor(key: bytes) -> _EcbDecryptor:
-    return _EcbDecryptor(key)
+def _new_context(contexts: dict[bytes, CipherContext], key: bytes) -> CipherContext:
+    if len(contexts) >= _MAX_KEYS:
+        del contexts[next(iter(contexts))]  # forget the oldest key
+    # Any IV will do: the first block of every update replaces the chaining state.
+    context = Cipher(algorithms.AES256(key), modes.CBC(bytes(_BLOCK))).decryptor()
+    contexts[key] = context
+    return context

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +43,11 @@ _FIELDS = ("event", "key", "status", "created", "updated", "processed")
 _TIMESTAMPS = ("created", "updated", "processed")
 _EVENT_TYPES = {e.value: e for e in EventType}
 _STATUSES = {s.value: s for s in Status}
-_HEX = frozenset("0123456789abcdef")
+_UUID = re.compile(
+    "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+).fullmatch
+_new_event = object.__new__
+_set = object.__setattr__
 # A JSON integer beyond this is not a plausible unix time (and not a JS safe integer).
 _MAX_TIMESTAMP = 2**53 - 1
 
@@ -129,22 +134,39 @@ def parse_event_object(obj: object) -> WebhookEvent | UnknownEvent:
     event_type = _EVENT_TYPES.get(name)
     if event_type is None:
         return UnknownEvent(event=name, payload=obj)
-    for fname in _FIELDS:
-        if fname not in obj:
-            raise InvalidEvent(f"field '{fname}' is missing")
-    status = _STATUSES.get(obj["status"]) if isinstance(obj["status"], str) else None
+    try:
+        key = obj["key"]
+        status_name = obj["status"]
+        created = obj["created"]
+        updated = obj["updated"]
+        processed = obj["processed"]
+    except KeyError as missing:
+        raise InvalidEvent(f"field '{missing.args[0]}' is missing") from None
+    status = _STATUSES.get(status_name) if isinstance(status_name, str) else None
     if status is None:
         raise InvalidEvent("field 'status' must be pending, approved or declined")
+    # The same checks as _check_event, inline: this runs once per received webhook.
+    if type(key) is not str or _UUID(key) is None:
+        raise InvalidEvent("field 'key' must be a UUID")
+    if type(created) is not int or not 0 <= created <= _MAX_TIMESTAMP:
+        raise InvalidEvent("field 'created' must be an integer of unix seconds")
+    if type(updated) is not int or not 0 <= updated <= _MAX_TIMESTAMP:
+        raise InvalidEvent("field 'updated' must be an integer of unix seconds")
+    if type(processed) is not int or not 0 <= processed <= _MAX_TIMESTAMP:
+        raise InvalidEvent("field 'processed' must be an integer of unix seconds")
+    if event_type is EventType.VERIFICATION_REVIEWED and status is Status.PENDING:
+        raise InvalidEvent("a VERIFICATION_REVIEWED event is approved or declined, never pending")
     extra = {k: v for k, v in obj.items() if k not in _FIELDS} if len(obj) > 6 else {}
-    return WebhookEvent(
-        event=event_type,
-        key=obj["key"],
-        status=status,
-        created=obj["created"],
-        updated=obj["updated"],
-        processed=obj["processed"],
-        extra=extra,
-    )
+    # Every field is checked above; skip __init__ and its second round of the same checks.
+    event = _new_event(WebhookEvent)
+    _set(event, "event", event_type)
+    _set(event, "key", key.lower())
+    _set(event, "status", status)
+    _set(event, "created", created)
+    _set(event, "updated", updated)
+    _set(event, "processed", processed)
+    _set(event, "extra", extra)
+    return event
 
 
 def _check_event(event: WebhookEvent) -> None:
@@ -168,16 +190,6 @@ def _check_event(event: WebhookEvent) -> None:
 
 def _canonical_uuid(value: object) -> str | None:
     """The lower-case 8-4-4-4-12 form, or None. Faster than uuid.UUID on the hot path."""
-    if not isinstance(value, str) or len(value) != 36:
+    if type(value) is not str or _UUID(value) is None:
         return None
-    lowered = value.lower()
-    if (
-        lowered[8] != "-"
-        or lowered[13] != "-"
-        or lowered[18] != "-"
-        or lowered[23] != "-"
-        or not _HEX.issuperset(lowered.replace("-", ""))
-        or lowered.count("-") != 4
-    ):
-        return None
-    return lowered
+    return value.lower()

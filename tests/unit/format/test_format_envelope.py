@@ -240,6 +240,17 @@ def test_wrong_secret_fails_or_gives_other_bytes(event: WebhookEvent) -> None:
     assert plaintext != event.to_json()
 
 
+def test_cached_contexts_carry_nothing_from_one_body_to_the_next() -> None:
+    # More keys than the cache holds, interleaved, each with bodies under several IVs.
+    keys = [WebhookSecret(f"{n:032d}") for n in range(70)]
+    bodies = [(k, p, encrypt(p, k)) for k in keys for p in (b"one", b"two" * 9)]
+    for _ in range(2):
+        for key, plaintext, body in bodies:
+            assert decrypt(body, key) == plaintext
+            with pytest.raises(DecryptionError):
+                decrypt(body[:-8] + b"AAAAAAA=", key)
+
+
 def test_cached_context_is_safe_across_threads(secret: WebhookSecret) -> None:
     plaintexts = [f'{{"n":{n}}}'.encode() * (n % 7 + 1) for n in range(64)]
     bodies = [encrypt(p, secret) for p in plaintexts]
