@@ -46,9 +46,9 @@ LOAD_SCRIPT = HERE / "receiver_load.lua"
 HOST = "127.0.0.1"
 # The peers store nothing, so they cycle through this many bodies. (a) deduplicates, so it gets
 # bodies that never repeat within its run: enough for 1.25 x the fastest rate measured before it
-# in the same invocation (it runs last), else for DEFAULT_RATE (above every figure seen here).
+# in the same invocation (it runs last), else for DEFAULT_RATE (above any durable rate seen here).
 PEER_BODIES = 10_000
-DEFAULT_RATE = 70_000
+DEFAULT_RATE = 40_000
 INBOX_EVENTS_TABLE = "verihook_inbox_events"
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
