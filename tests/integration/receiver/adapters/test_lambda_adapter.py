@@ -219,3 +219,17 @@ def test_an_oversized_base64_body_is_refused_before_decoding(receiver: Receiver)
     invocation = http_v2("POST", {"content-type": "text/plain"}, b"A" * (64 * 1024 + 1))
     response = make_handler(receiver)(invocation, LambdaContext())
     assert response["statusCode"] == 413
+
+
+def test_a_failing_handler_is_attempted_once_and_left_for_a_retry(receiver: Receiver) -> None:
+    @receiver.on("VERIFICATION_REVIEWED")
+    def broken(ev: Any) -> None:
+        raise RuntimeError("the integrator's database is down")
+
+    headers, body = signed(event())
+    answer = lambda_send(receiver, "http-v2")("POST", headers, body)
+    assert (answer.status, answer.json()) == (200, {"status": "stored"})  # stored all the same
+    (stored,) = receiver.recent_events()
+    (run,) = receiver.runs(stored.seq)
+    assert (run.state, run.attempts) == ("pending", 1)
+    assert run.last_error == "RuntimeError: the integrator's database is down"
