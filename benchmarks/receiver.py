@@ -110,6 +110,14 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     # (2xx answered, events stored, requests sent, verdict), for (a) only.
     stored: tuple[int, int, int, str] | None = None
+    # CPU seconds the server process (all its threads) used during the measured run.
+    cpu_seconds: float | None = None
+
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        if self.cpu_seconds is None or self.result is None or not self.result.requests:
+            return None
+        return self.cpu_seconds / self.result.requests * 1e6
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,6 +226,20 @@ def running(server: Server) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process and all its threads, from /proc (Linux only).
+
+    On a shared machine the neighbours steal the server's core unevenly between contenders;
+    the CPU a server spends per request does not depend on them, so it is reported too.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # Fields 14 and 15 (utime, stime) of proc(5), counted after the ")" closing the name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def probe(port: int, body: bytes) -> None:
@@ -453,7 +475,11 @@ def measure(name: str, setup: Setup, max_rate: float) -> Outcome:
             outcome.warmup = run_wrk(
                 port, warmup_bodies, args.warmup, args.connections, args.load_cpu
             )
+        cpu_before = cpu_seconds(server.process.pid)
         result = run_wrk(port, measured_bodies, args.duration, args.connections, args.load_cpu)
+        cpu_after = cpu_seconds(server.process.pid)
+        if cpu_before is not None and cpu_after is not None:
+            outcome.cpu_seconds = cpu_after - cpu_before
         if server.process.poll() is not None:
             raise BenchmarkFailed(f"server died during the run{server.log_tail()}")
     outcome.result = result
@@ -484,6 +510,14 @@ def ratio(a: Outcome | None, b: Outcome | None) -> str:
     return f"{rate_of(a) / rate_of(b):.2f}x"
 
 
+def efficiency(a: Outcome | None, b: Outcome | None) -> str:
+    cost_a = a.cpu_us_per_request if a is not None else None
+    cost_b = b.cpu_us_per_request if b is not None else None
+    if not cost_a or not cost_b:
+        return "n/a"
+    return f"{cost_b / cost_a:.2f}x"
+
+
 def report(rounds: dict[str, list[Outcome]], markdown: bool) -> str:
     header: tuple[str, ...] = (
         "",
@@ -494,6 +528,7 @@ def report(rounds: dict[str, list[Outcome]], markdown: bool) -> str:
         "errors",
         "non-2xx",
         "requests",
+        "CPU us/req",
     )
     several = any(len(x) > 1 for x in rounds.values())
     if several:
@@ -503,7 +538,7 @@ def report(rounds: dict[str, list[Outcome]], markdown: bool) -> str:
     for name, outcome in medians.items():
         r = outcome.result
         if r is None:
-            row: tuple[str, ...] = (name, outcome.contender.title, "skipped", *[""] * 5)
+            row: tuple[str, ...] = (name, outcome.contender.title, "skipped", *[""] * 6)
         else:
             row = (
                 name,
@@ -514,6 +549,7 @@ def report(rounds: dict[str, list[Outcome]], markdown: bool) -> str:
                 str(r.errors),
                 str(r.non_2xx),
                 f"{r.requests:,}",
+                "?" if outcome.cpu_us_per_request is None else f"{outcome.cpu_us_per_request:.0f}",
             )
         if several:
             row = (*row, " ".join(f"{rate_of(o):,.0f}" for o in rounds[name]))
@@ -527,7 +563,7 @@ def report(rounds: dict[str, list[Outcome]], markdown: bool) -> str:
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
             cells = [
-                c.ljust(w) if i in (1, 8) else c.rjust(w)
+                c.ljust(w) if i in (1, 9) else c.rjust(w)
                 for i, (c, w) in enumerate(zip(row, widths, strict=True))
             ]
             lines.append("  ".join(cells).rstrip())
@@ -537,6 +573,10 @@ def report(rounds: dict[str, list[Outcome]], markdown: bool) -> str:
         f"ratios (req/s{', medians' if several else ''}): (a)/(d) {ratio(a, d)}"
         f"   (a)/(c) {ratio(a, c)}   (a)/(b) {ratio(a, b)}"
         f"   [for reference: (b)/(d) {ratio(b, d)}   (d)/(c) {ratio(d, c)}]"
+    )
+    lines.append(
+        f"ratios (requests per CPU-second, insensitive to neighbours): (a)/(d) {efficiency(a, d)}"
+        f"   (a)/(c) {efficiency(a, c)}   (a)/(b) {efficiency(a, b)}"
     )
     for name, outcomes in rounds.items():
         if outcomes[0].skipped:
@@ -560,6 +600,8 @@ def as_json(rounds: dict[str, list[Outcome]]) -> dict[str, Any]:
                     "result": asdict(o.result) if o.result else None,
                     "warmup": asdict(o.warmup) if o.warmup else None,
                     "stored_check": o.stored,
+                    "cpu_seconds": o.cpu_seconds,
+                    "cpu_us_per_request": o.cpu_us_per_request,
                     "notes": o.notes,
                 }
                 for o in outcomes
@@ -688,7 +730,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     continue
                 assert outcome.result is not None
                 r = outcome.result
-                print(f"    {r.rate:,.0f} req/s, p99 {r.p99_ms:.2f} ms", flush=True)
+                cost = outcome.cpu_us_per_request
+                print(
+                    f"    {r.rate:,.0f} req/s, p99 {r.p99_ms:.2f} ms"
+                    + (f", {cost:.0f} us of server CPU per request" if cost else ""),
+                    flush=True,
+                )
                 if name == "a":
                     verify_stored(outcome, setup)
                     print(f"    {outcome.notes[-1]}", flush=True)
