@@ -108,6 +108,8 @@ def receive(
         lifespan="on",
         access_log=False,
         log_level="warning",
+        # Not behind a proxy by default; the middleware would cost every request.
+        proxy_headers=False,
         # Let in-flight requests finish (their commits included) on SIGTERM/SIGINT.
         timeout_graceful_shutdown=10,
     )

@@ -98,7 +98,9 @@ class Dispatcher:
             self._wakeup.clear()
             free = self._concurrency - len(running)
             claimed: list[inbox.ClaimedRun] = []
-            if free > 0:
+            # Without handlers there is nothing to run (and runs left by another process's
+            # handlers wait for a process that has them, rather than failing here).
+            if free > 0 and len(self._handlers):
                 try:
                     now = self._clock()
                     claimed = await self._committer.run(

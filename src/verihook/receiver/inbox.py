@@ -21,6 +21,7 @@ __all__ = [
     "ClaimedRun",
     "HandlerRun",
     "InboxEvent",
+    "Incoming",
     "Stored",
     "claim_due_runs",
     "dedup_key",
@@ -35,6 +36,7 @@ __all__ = [
     "runs_for_event",
     "schedule_retry",
     "store_event",
+    "store_events",
 ]
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
@@ -122,15 +124,13 @@ def dedup_key(event: WebhookEvent | UnknownEvent, webhook_id: str | None) -> str
 
 # --- writes -------------------------------------------------------------------------------
 
-_INSERT_EVENT = (
+_EVENT_COLUMNS_INSERT = (
     "INSERT INTO verihook_inbox_events (dedup_key, webhook_id, event_type, verification_key,"
-    " status, payload, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (dedup_key) DO NOTHING RETURNING seq"
+    " status, payload, received_at) VALUES "
 )
-_INSERT_STATE = (
+_STATE_COLUMNS_INSERT = (
     "INSERT INTO verihook_inbox_states (key, event_type, status, created, updated, processed,"
-    " event_seq, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (key) DO NOTHING RETURNING key"
+    " event_seq, changed_at) VALUES "
 )
 _SELECT_STATE = (
     "SELECT key, event_type, status, created, updated, processed"
@@ -144,6 +144,18 @@ _INSERT_RUN = (
     "INSERT INTO verihook_inbox_runs (event_seq, handler, argument, state, attempts,"
     " next_run_at, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, ?)"
 )
+# Rows per multi-row statement: well under SQLite's 32,766 bound variables.
+_CHUNK = 400
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One received event to store, with the handler runs it asks for."""
+
+    event: WebhookEvent | UnknownEvent
+    webhook_id: str | None = None
+    event_handlers: Sequence[str] = ()
+    change_handlers: Sequence[str] = ()
 
 
 def store_event(
@@ -154,68 +166,178 @@ def store_event(
     event_handlers: Sequence[str] = (),
     change_handlers: Sequence[str] = (),
 ) -> Stored:
-    """Insert the event unless known, move the reconciled state forward, enqueue handler runs.
+    """``store_events`` for one event."""
+    incoming = Incoming(event, webhook_id, event_handlers, change_handlers)
+    return store_events(conn, [incoming], now)[0]
 
-    A duplicate changes nothing and enqueues nothing: handlers run once per distinct event.
-    ``change_handlers`` are enqueued only when the state really changed.
+
+def store_events(conn: Connection, items: Sequence[Incoming], now: float) -> list[Stored]:
+    """Insert each event unless known, move reconciled states forward, enqueue handler runs.
+
+    The batch behaves exactly as the events stored one by one in order: a duplicate (of the
+    store or of an earlier item) changes nothing and enqueues nothing, so handlers run once
+    per distinct event; ``change_handlers`` are enqueued only when the state really changed.
+    A few multi-row statements serve the whole batch: this is the receiver's hot path.
     """
-    key = dedup_key(event, webhook_id)
-    if isinstance(event, WebhookEvent):
-        event_type, status = event.event.value, event.status.value
-    else:
-        event_type, status = event.event, None
-    row = conn.one(
-        _INSERT_EVENT,
-        (
-            key,
-            webhook_id,
-            event_type,
-            event.key,
-            status,
-            event.to_json().decode("utf-8"),
-            now,
-        ),
-    )
-    if row is None:
-        conn.execute(
-            "UPDATE verihook_inbox_events SET duplicates = duplicates + 1 WHERE dedup_key = ?",
-            (key,),
+    keys = [dedup_key(item.event, item.webhook_id) for item in items]
+    first: dict[str, int] = {}
+    rows: list[tuple[Any, ...]] = []
+    for index, (item, key) in enumerate(zip(items, keys, strict=True)):
+        if key not in first:
+            first[key] = index
+            rows.append(_event_row(item, key, now))
+    seqs: dict[str, int] = {}
+    for chunk in _chunks(rows):
+        sql = (
+            _EVENT_COLUMNS_INSERT
+            + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+            + " ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key, seq"
         )
-        seq = conn.scalar("SELECT seq FROM verihook_inbox_events WHERE dedup_key = ?", (key,))
-        return Stored(seq=int(seq), duplicate=True)
-    seq = int(row[0])
-    old: VerificationState | None = None
-    new: VerificationState | None = None
-    if isinstance(event, WebhookEvent):
-        old, new = _advance_state(conn, event, seq, now)
-    runs: list[tuple[Any, ...]] = [(seq, name, None, now, now) for name in event_handlers]
-    if new is not None and change_handlers:
-        argument = orjson.dumps(
-            {"old": None if old is None else old.to_dict(), "new": new.to_dict()}
-        ).decode("utf-8")
-        runs.extend((seq, name, argument, now, now) for name in change_handlers)
+        for key, seq in conn.execute(sql, [value for row in chunk for value in row]):
+            seqs[key] = int(seq)
+    new = [index for index, key in enumerate(keys) if key in seqs and first[key] == index]
+    results: list[Stored | None] = [None] * len(items)
+    _store_duplicates(conn, keys, new, seqs, results)
+    changes = _advance_states(conn, items, new, keys, seqs, now)
+    runs: list[tuple[Any, ...]] = []
+    for index in new:
+        item, seq = items[index], seqs[keys[index]]
+        old, state = changes.get(index, (None, None))
+        runs.extend((seq, name, None, now, now) for name in item.event_handlers)
+        if state is not None and item.change_handlers:
+            argument = orjson.dumps(
+                {"old": None if old is None else old.to_dict(), "new": state.to_dict()}
+            ).decode("utf-8")
+            runs.extend((seq, name, argument, now, now) for name in item.change_handlers)
+        results[index] = Stored(seq=seq, duplicate=False, old_state=old, new_state=state)
     if runs:
         conn.executemany(_INSERT_RUN, runs)
-    return Stored(seq=seq, duplicate=False, old_state=old, new_state=new)
+    return [r for r in results if r is not None]
 
 
-def _advance_state(
-    conn: Connection, event: WebhookEvent, seq: int, now: float
-) -> tuple[VerificationState | None, VerificationState | None]:
+def _event_row(item: Incoming, key: str, now: float) -> tuple[Any, ...]:
+    event = item.event
+    if isinstance(event, WebhookEvent):
+        return (
+            key,
+            item.webhook_id,
+            event.event.value,
+            event.key,
+            event.status.value,
+            event.to_json().decode("utf-8"),
+            now,
+        )
+    # An unknown event's name and key are whatever the sender wrote; PostgreSQL text cannot
+    # hold NUL, and the columns are for lookups, so keep them plain (the payload keeps all).
+    name = event.event.replace("\x00", "\ufffd")[:200]
+    vkey = event.key
+    if vkey is not None and ("\x00" in vkey or len(vkey) > 200):
+        vkey = None
+    return (key, item.webhook_id, name, vkey, None, event.to_json().decode("utf-8"), now)
+
+
+def _store_duplicates(
+    conn: Connection,
+    keys: list[str],
+    new: list[int],
+    seqs: dict[str, int],
+    results: list[Stored | None],
+) -> None:
+    fresh = set(new)
+    duplicates = [index for index in range(len(keys)) if index not in fresh]
+    if not duplicates:
+        return
+    conn.executemany(
+        "UPDATE verihook_inbox_events SET duplicates = duplicates + 1 WHERE dedup_key = ?",
+        [(keys[index],) for index in duplicates],
+    )
+    known = dict(seqs)
+    for key in {keys[index] for index in duplicates} - known.keys():
+        known[key] = int(
+            conn.scalar("SELECT seq FROM verihook_inbox_events WHERE dedup_key = ?", (key,))
+        )
+    for index in duplicates:
+        results[index] = Stored(seq=known[keys[index]], duplicate=True)
+
+
+def _advance_states(
+    conn: Connection,
+    items: Sequence[Incoming],
+    new: list[int],
+    keys: list[str],
+    seqs: dict[str, int],
+    now: float,
+) -> dict[int, tuple[VerificationState | None, VerificationState | None]]:
+    """Fold the new known events into their verifications' states, in arrival order.
+
+    Returns (old, new) per item index; new is None when the item changed nothing.
+    """
+    known = [i for i in new if isinstance(items[i].event, WebhookEvent)]
+    if not known:
+        return {}
+    events = {i: e for i in known if isinstance(e := items[i].event, WebhookEvent)}
     # Insert-if-absent first: on PostgreSQL a concurrent inserter makes this wait for its
-    # commit, and the row is then locked for our read-modify-write below (SQLite has one
-    # writer anyway), so two processes can never both move the same state.
-    values = (event.event.value, event.status.value, event.created, event.updated)
-    inserted = conn.one(_INSERT_STATE, (event.key, *values, event.processed, seq, now))
-    if inserted is not None:
-        return None, VerificationState.from_event(event)
-    select = _SELECT_STATE + (" FOR UPDATE" if conn.dialect == "postgres" else "")
-    current = _state_from_row(conn.one(select, (event.key,)))
-    new = reconcile(current, event)
-    if new is None:
-        return current, None
-    conn.execute(_UPDATE_STATE, (*values, event.processed, seq, now, event.key))
-    return current, new
+    # commit, and existing rows are locked by the SELECT ... FOR UPDATE below (SQLite has
+    # one writer anyway), so two processes can never both move the same state.
+    firsts: dict[str, int] = {}
+    for i in known:
+        firsts.setdefault(events[i].key, i)
+    created: set[str] = set()
+    rows = [(*_state_values(events[i]), seqs[keys[i]], now) for i in firsts.values()]
+    for chunk in _chunks(rows):
+        sql = (
+            _STATE_COLUMNS_INSERT
+            + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+            + " ON CONFLICT (key) DO NOTHING RETURNING key"
+        )
+        created.update(key for (key,) in conn.execute(sql, [v for row in chunk for v in row]))
+    current: dict[str, VerificationState | None] = {}
+    existing = [key for key in firsts if key not in created]
+    for chunk in _chunks(existing):
+        sql = (
+            "SELECT key, event_type, status, created, updated, processed"
+            " FROM verihook_inbox_states WHERE key IN (" + ", ".join(["?"] * len(chunk)) + ")"
+        )
+        if conn.dialect == "postgres":
+            sql += " FOR UPDATE"
+        for row in conn.execute(sql, chunk):
+            current[row[0]] = _state_from_row(row)
+    outcome: dict[int, tuple[VerificationState | None, VerificationState | None]] = {}
+    setter: dict[str, int] = {}
+    for i in known:
+        event = events[i]
+        if event.key in created and firsts[event.key] == i:
+            state = VerificationState.from_event(event)
+            outcome[i] = (None, state)
+            current[event.key] = state
+            continue
+        before = current.get(event.key)
+        after = reconcile(before, event)
+        outcome[i] = (before, after)
+        if after is not None:
+            current[event.key] = after
+            setter[event.key] = i
+    if setter:
+        conn.executemany(
+            _UPDATE_STATE,
+            [(*_state_values(events[i])[1:], seqs[keys[i]], now, key) for key, i in setter.items()],
+        )
+    return outcome
+
+
+def _state_values(event: WebhookEvent) -> tuple[Any, ...]:
+    return (
+        event.key,
+        event.event.value,
+        event.status.value,
+        event.created,
+        event.updated,
+        event.processed,
+    )
+
+
+def _chunks(rows: Sequence[Any]) -> list[Sequence[Any]]:
+    return [rows[i : i + _CHUNK] for i in range(0, len(rows), _CHUNK)]
 
 
 def claim_due_runs(conn: Connection, now: float, limit: int, lease: float) -> list[ClaimedRun]:

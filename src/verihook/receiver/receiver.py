@@ -33,6 +33,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
@@ -124,6 +125,7 @@ class Receiver:
         self._committer: GroupCommitter | None = None
         self._dispatcher: Dispatcher | None = None
         self._lock = threading.Lock()
+        self._batches: dict[asyncio.AbstractEventLoop, list[tuple[inbox.Incoming, Any]]] = {}
 
     # -- handler registration ------------------------------------------------------------
 
@@ -199,31 +201,72 @@ class Receiver:
         decoded = self._decode(headers, body)
         if isinstance(decoded, Reply):
             return decoded
-        event, webhook_id = decoded
         try:
             committer = self._committer
             if committer is None:
                 await asyncio.to_thread(self.open)
                 committer = self._committer
                 assert committer is not None
-            stored = await committer.run(self._store_job(event, webhook_id))
+            stored = await self._enqueue(committer, self._incoming(*decoded))
         except Exception as exc:
             return self._store_failed(exc)
-        return self._stored(event, stored)
+        return self._stored(decoded[0], stored)
+
+    def _enqueue(self, committer: GroupCommitter, item: inbox.Incoming) -> asyncio.Future[Any]:
+        # Requests decoded in the same turn of the event loop go to the writer as one job:
+        # a few multi-row statements for all of them, and one wake-up of this loop after
+        # the commit instead of one per request.
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        batch = self._batches.get(loop)
+        if batch is None:
+            batch = self._batches[loop] = []
+            loop.call_soon(self._flush, loop, committer)
+        batch.append((item, future))
+        return future
+
+    def _flush(self, loop: asyncio.AbstractEventLoop, committer: GroupCommitter) -> None:
+        batch = self._batches.pop(loop, [])
+        if not batch:
+            return
+        items = [item for item, _ in batch]
+        futures = [future for _, future in batch]
+        written = committer.submit(partial(_store_batch, items=items, now=self._clock()))
+
+        def resolve(done: Future[list[inbox.Stored | Exception]]) -> None:
+            error = done.exception()
+            results: list[Any] = [error] * len(futures) if error else done.result()
+            for future, result in zip(futures, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+        def on_commit(done: Future[list[inbox.Stored | Exception]]) -> None:
+            try:
+                loop.call_soon_threadsafe(resolve, done)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+        written.add_done_callback(on_commit)
 
     def receive_sync(self, headers: Mapping[str, str], body: bytes) -> Reply:
         """``receive`` for WSGI frameworks: blocks this thread until the commit."""
         decoded = self._decode(headers, body)
         if isinstance(decoded, Reply):
             return decoded
-        event, webhook_id = decoded
         try:
             self.open()
             assert self._committer is not None
-            stored = self._committer.call(self._store_job(event, webhook_id))
+            job = partial(_store_batch, items=[self._incoming(*decoded)], now=self._clock())
+            [stored] = self._committer.call(job)
+            if isinstance(stored, Exception):
+                raise stored
         except Exception as exc:
             return self._store_failed(exc)
-        return self._stored(event, stored)
+        return self._stored(decoded[0], stored)
 
     def _decode(
         self, headers: Mapping[str, str], body: bytes
@@ -233,20 +276,18 @@ class Receiver:
         except WebhookRejected as exc:
             return Reply.error(exc.status_code, exc.message)
         webhook_id = _header(headers, "webhook-id")
-        if webhook_id is not None and len(webhook_id) > _MAX_WEBHOOK_ID:
+        if webhook_id is not None and (len(webhook_id) > _MAX_WEBHOOK_ID or "\x00" in webhook_id):
             return BAD_WEBHOOK_ID
         return event, webhook_id or None
 
-    def _store_job(
+    def _incoming(
         self, event: WebhookEvent | UnknownEvent, webhook_id: str | None
-    ) -> Callable[[Connection], inbox.Stored]:
-        return partial(
-            inbox.store_event,
-            event=event,
-            webhook_id=webhook_id,
-            now=self._clock(),
-            event_handlers=self.handlers.for_event(event),
-            change_handlers=self.handlers.change_names,
+    ) -> inbox.Incoming:
+        return inbox.Incoming(
+            event,
+            webhook_id,
+            self.handlers.for_event(event),
+            self.handlers.change_names,
         )
 
     def _stored(self, event: WebhookEvent | UnknownEvent, stored: inbox.Stored) -> Reply:
@@ -263,7 +304,9 @@ class Receiver:
         if stored.duplicate:
             return DUPLICATE
         dispatcher = self._dispatcher
-        if dispatcher is not None:
+        if dispatcher is not None and (
+            self.handlers.for_event(event) or (stored.changed and self.handlers.change_names)
+        ):
             dispatcher.wake()
         return STORED
 
@@ -318,6 +361,31 @@ class Receiver:
         from verihook.receiver.app import ReceiverApp
 
         return ReceiverApp(self)
+
+
+def _store_batch(
+    conn: Connection, items: list[inbox.Incoming], now: float
+) -> list[inbox.Stored | Exception]:
+    """Store a batch; if it fails for a reason other than the store, store item by item, so
+    one poison request answers 503 alone instead of failing its neighbours forever."""
+    try:
+        with conn.savepoint():
+            return list(inbox.store_events(conn, items, now))
+    except StoreUnavailable:
+        raise
+    except Exception:
+        if len(items) == 1:
+            raise
+    results: list[inbox.Stored | Exception] = []
+    for item in items:
+        try:
+            with conn.savepoint():
+                results.extend(inbox.store_events(conn, [item], now))
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            results.append(exc)
+    return results
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

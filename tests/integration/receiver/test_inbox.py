@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from concurrent.futures import Future
 from typing import Any
@@ -212,3 +213,60 @@ def test_concurrent_writers_share_commits_and_store_each_event_once(database: Da
         assert len(inbox.recent_events(c, limit=1000)) == 100
         final = inbox.get_state(c, KEY)
     assert final is not None and final.updated == 149
+
+
+def _shuffled_life(rng: random.Random, keys: list[str]) -> list[tuple[WebhookEvent, str | None]]:
+    items = []
+    for _ in range(40):
+        kind = rng.choice([EventType.VERIFICATION_COMPLETED, EventType.VERIFICATION_REVIEWED])
+        status = (
+            Status.APPROVED
+            if kind is EventType.VERIFICATION_REVIEWED
+            else rng.choice([Status.PENDING, Status.APPROVED])
+        )
+        event = make_event(kind, status, rng.choice([100, 110, 120]), key=rng.choice(keys))
+        items.append((event, rng.choice([None, None, "m1", "m2", f"m{rng.randrange(99)}"])))
+    return items
+
+
+def test_a_batch_stores_exactly_as_one_by_one(conn: Connection) -> None:
+    rng = random.Random(5)
+    for _ in range(5):
+        keys = [str(uuid.uuid4()) for _ in range(3)]
+        twin = {k: str(uuid.uuid4()) for k in keys}
+        items = _shuffled_life(rng, keys)
+        with conn.transaction():
+            batch = inbox.store_events(
+                conn,
+                [inbox.Incoming(e, m and "b" + m, ["h"], ["c"]) for e, m in items],
+                NOW,
+            )
+        one_by_one = []
+        for event, msg in items:
+            copy = make_event(event.event, event.status, event.updated, key=twin[event.key])
+            one_by_one.append(
+                store(conn, copy, msg and "s" + msg, event_handlers=["h"], change_handlers=["c"])
+            )
+
+        def shape(stored: inbox.Stored, rename: dict[str, str]) -> tuple[Any, ...]:
+            def plain(state: VerificationState | None) -> Any:
+                return None if state is None else {**state.to_dict(), "key": rename[state.key]}
+
+            runs = [(r.handler, r.state) for r in inbox.runs_for_event(conn, stored.seq)]
+            return stored.duplicate, plain(stored.old_state), plain(stored.new_state), runs
+
+        back = {v: k for k, v in twin.items()}
+        same = {k: k for k in keys}
+        assert [shape(s, same) for s in batch] == [shape(s, back) for s in one_by_one]
+        for key in keys:
+            mine, theirs = inbox.get_state(conn, key), inbox.get_state(conn, twin[key])
+            assert mine is not None and theirs is not None
+            assert mine.order == theirs.order
+
+
+def test_unknown_event_names_and_keys_with_nul_are_stored(conn: Connection) -> None:
+    payload = {"event": "ODD\x00NAME", "key": "k\x00"}
+    stored = store(conn, UnknownEvent("ODD\x00NAME", payload))
+    [row] = inbox.recent_events(conn)
+    assert (row.seq, row.event_type, row.verification_key) == (stored.seq, "ODD\ufffdNAME", None)
+    assert row.payload == payload
