@@ -75,6 +75,9 @@ class TestReceiver:
         if path == "/slow":
             await asyncio.sleep(self.slow_seconds)
             return web.Response(text="late")
+        if path == "/steady":
+            await asyncio.sleep(0.05)
+            return web.Response(text="ok")
         if path == "/big":
             return web.Response(body=b"x" * 10_000)
         if path == "/reset":
