@@ -624,7 +624,18 @@ def versions() -> str:
 
     express = PEERS / "node_modules" / "express" / "package.json"
     express_version = json.loads(express.read_text())["version"] if express.exists() else "?"
+    # The tree may be shared and live: say which code (a) ran, and whether src/ had edits.
+    status = subprocess.run(
+        ["git", "-C", str(HERE.parent), "status", "--porcelain", "--", "src"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    dirty = " + uncommitted changes in src/" if status.stdout.strip() else ""
+    commit = first_line(["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"])
     return (
+        f"verihook at {commit}{dirty}\n"
         f"{platform.node()}: {os.cpu_count()} cpus, Python {platform.python_version()},"
         f" uvicorn {uvicorn.__version__}, node {first_line(['node', '--version'])},"
         f" express {express_version}, {first_line(['wrk', '--version'])}"
