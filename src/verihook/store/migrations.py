@@ -43,11 +43,14 @@ class Migration:
 
 
 def migrate(database: Database, migrations: Sequence[Migration]) -> list[Migration]:
-    """Apply what is missing, each step in its own transaction. Returns the steps applied."""
+    """Apply what is missing, each step in its own transaction. Returns the steps applied.
+
+    Domains run in the order they first appear in ``migrations``: list dependencies first.
+    """
     applied: list[Migration] = []
     with database.connection() as conn:
         _ensure_ledger(conn)
-        for migration in sorted(migrations, key=lambda m: (m.domain, m.version)):
+        for migration in _in_order(migrations):
             with conn.transaction():
                 _lock(conn)
                 done = conn.one(
@@ -65,6 +68,13 @@ def migrate(database: Database, migrations: Sequence[Migration]) -> list[Migrati
                 )
             applied.append(migration)
     return applied
+
+
+def _in_order(migrations: Sequence[Migration]) -> list[Migration]:
+    """Domains in the order given (a later domain may depend on an earlier one's tables),
+    each domain's steps by version."""
+    domains = list(dict.fromkeys(m.domain for m in migrations))
+    return sorted(migrations, key=lambda m: (domains.index(m.domain), m.version))
 
 
 def applied_versions(database: Database) -> dict[str, int]:

@@ -1,8 +1,8 @@
 """Every domain's migrations, for ``verihook db upgrade`` and ``Provider.migrate()``.
 
 Each domain's module is imported defensively: a domain not yet built (or not installed) is
-simply absent, and the others still migrate. Domains are applied in dependency order
-(``migrate()`` itself sorts by domain name): the delivery domain indexes the provider's tables.
+simply absent, and the others still migrate. Domains are applied in dependency order: the
+delivery domain may index the provider's tables.
 """
 
 from __future__ import annotations
@@ -45,7 +45,4 @@ def all_migrations() -> list[Migration]:
 
 def migrate_all(database: Database) -> list[Migration]:
     """Apply what is missing, domain by domain in dependency order; returns the steps applied."""
-    applied: list[Migration] = []
-    for domain in _domains():
-        applied.extend(migrate(database, domain))
-    return applied
+    return migrate(database, all_migrations())

@@ -149,3 +149,17 @@ def test_postgres_down_is_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable) as info:
         db.connect()
     assert "hunter2" not in str(info.value)
+
+
+def test_domains_apply_in_the_order_given(database: Database) -> None:
+    # "zeta" sorts after "alpha" by name, but alpha's index needs zeta's table.
+    base = Migration("zeta", 1, "base", NOTES.sqlite, NOTES.postgres)
+    dependent = Migration(
+        "alpha",
+        1,
+        "index",
+        "CREATE INDEX notes_body ON notes (body)",
+        "CREATE INDEX notes_body ON notes (body)",
+    )
+    assert [m.domain for m in migrate(database, [base, dependent])] == ["zeta", "alpha"]
+    assert applied_versions(database) == {"zeta": 1, "alpha": 1}
