@@ -75,7 +75,10 @@ from verihook.cli import deliveries, worker  # noqa: E402
 app.add_typer(deliveries.app, name="deliveries")
 app.command("worker")(worker.worker)
 
-# Further command groups register here: endpoints, verifications, deliveries, worker, db, receive.
+# Both ends at once.
+from verihook.cli import demo  # noqa: E402
+
+app.command("demo")(demo.demo)
 
 
 def main() -> None:
