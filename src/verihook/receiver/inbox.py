@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any
 
 import orjson
@@ -116,7 +117,10 @@ class ClaimedRun:
 
 
 def dedup_key(event: WebhookEvent | UnknownEvent, webhook_id: str | None) -> str:
-    """The sender's message id when it gives one, else the hash of the canonical event."""
+    """The sender's message id when it gives one, else the hash of the canonical event.
+
+    (``store_events`` computes the same inline, hashing the payload it stores anyway.)
+    """
     if webhook_id:
         return "id:" + webhook_id
     return "sha256:" + event.fingerprint
@@ -179,13 +183,17 @@ def store_events(conn: Connection, items: Sequence[Incoming], now: float) -> lis
     per distinct event; ``change_handlers`` are enqueued only when the state really changed.
     A few multi-row statements serve the whole batch: this is the receiver's hot path.
     """
-    keys = [dedup_key(item.event, item.webhook_id) for item in items]
+    payloads = [item.event.to_json() for item in items]
+    keys = [
+        "id:" + item.webhook_id if item.webhook_id else "sha256:" + sha256(payload).hexdigest()
+        for item, payload in zip(items, payloads, strict=True)
+    ]
     first: dict[str, int] = {}
     rows: list[tuple[Any, ...]] = []
     for index, (item, key) in enumerate(zip(items, keys, strict=True)):
         if key not in first:
             first[key] = index
-            rows.append(_event_row(item, key, now))
+            rows.append(_event_row(item, key, payloads[index].decode("utf-8"), now))
     seqs: dict[str, int] = {}
     for chunk in _chunks(rows):
         sql = (
@@ -215,7 +223,7 @@ def store_events(conn: Connection, items: Sequence[Incoming], now: float) -> lis
     return [r for r in results if r is not None]
 
 
-def _event_row(item: Incoming, key: str, now: float) -> tuple[Any, ...]:
+def _event_row(item: Incoming, key: str, payload: str, now: float) -> tuple[Any, ...]:
     event = item.event
     if isinstance(event, WebhookEvent):
         return (
@@ -224,7 +232,7 @@ def _event_row(item: Incoming, key: str, now: float) -> tuple[Any, ...]:
             event.event.value,
             event.key,
             event.status.value,
-            event.to_json().decode("utf-8"),
+            payload,
             now,
         )
     # An unknown event's name and key are whatever the sender wrote; PostgreSQL text cannot
@@ -233,7 +241,7 @@ def _event_row(item: Incoming, key: str, now: float) -> tuple[Any, ...]:
     vkey = event.key
     if vkey is not None and ("\x00" in vkey or len(vkey) > 200):
         vkey = None
-    return (key, item.webhook_id, name, vkey, None, event.to_json().decode("utf-8"), now)
+    return (key, item.webhook_id, name, vkey, None, payload, now)
 
 
 def _store_duplicates(
