@@ -272,7 +272,7 @@ class Receiver:
         self, headers: Mapping[str, str], body: bytes
     ) -> Reply | tuple[WebhookEvent | UnknownEvent, str | None]:
         try:
-            event = decode_request(headers, body, self.options, time.time())
+            event = decode_request(headers, body, self.options, self._clock())
         except WebhookRejected as exc:
             return Reply.error(exc.status_code, exc.message)
         webhook_id = _header(headers, "webhook-id")

@@ -281,3 +281,24 @@ async def test_every_arrival_order_converges_through_the_receiver(receiver: Rece
 
 
 LIFE_FINAL_ORDER = VerificationState.from_event(LIFE[2]).order
+
+
+async def test_the_injected_clock_judges_signature_age(sqlite_url: str) -> None:
+    signing = SigningSecret.generate()
+    then = 1_600_000_000.0
+    receiver = Receiver(
+        SECRET, signing_secrets=signing, database_url=sqlite_url, clock=lambda: then
+    )
+    try:
+        for sent_at, status in [(int(then) - 60, 200), (int(time.time()), 401)]:
+            headers, body = encode_request(
+                make_event(updated=sent_at),
+                secret=SECRET,
+                signing_secrets=[signing],
+                msg_id=f"msg_{sent_at}",
+                timestamp=sent_at,
+            )
+            assert (await receiver.receive(headers, body)).status == status
+        assert [e.received_at for e in receiver.recent_events()] == [then]
+    finally:
+        receiver.stop()
