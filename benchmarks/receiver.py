@@ -107,6 +107,7 @@ class Outcome:
     result: LoadResult | None = None
     warmup: LoadResult | None = None
     skipped: str | None = None
+    failed: bool = False
     notes: list[str] = field(default_factory=list)
     # (2xx answered, events stored, requests sent, verdict), for (a) only.
     stored: tuple[int, int, int, str] | None = None
@@ -538,7 +539,12 @@ def report(rounds: dict[str, list[Outcome]], markdown: bool) -> str:
     for name, outcome in medians.items():
         r = outcome.result
         if r is None:
-            row: tuple[str, ...] = (name, outcome.contender.title, "skipped", *[""] * 6)
+            row: tuple[str, ...] = (
+                name,
+                outcome.contender.title,
+                "failed" if outcome.failed else "skipped",
+                *[""] * 6,
+            )
         else:
             row = (
                 name,
@@ -580,7 +586,8 @@ def report(rounds: dict[str, list[Outcome]], markdown: bool) -> str:
     )
     for name, outcomes in rounds.items():
         if outcomes[0].skipped:
-            lines.append(f"({name}) skipped: {outcomes[0].skipped}")
+            label = "failed" if outcomes[0].failed else "skipped"
+            lines.append(f"({name}) {label}: {outcomes[0].skipped.removeprefix('FAILED: ')}")
         for number, outcome in enumerate(outcomes, 1):
             where = f"({name}) round {number}: " if several else f"({name}) "
             lines.extend(where + note for note in outcome.notes)
@@ -734,7 +741,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 label = f"round {number + 1}/{args.rounds}: " if args.rounds > 1 else ""
                 print(f"{label}({name}) {CONTENDERS[name].title} ...", flush=True)
                 rates = [rate_of(o) for x in rounds.values() for o in x]
-                outcome = measure(name, setup, max(rates, default=0.0))
+                try:
+                    outcome = measure(name, setup, max(rates, default=0.0))
+                except BenchmarkFailed as exc:
+                    # One broken contender is reported; the others are still measured.
+                    outcome = Outcome(CONTENDERS[name], skipped=f"FAILED: {exc}", failed=True)
                 rounds[name].append(outcome)
                 if outcome.skipped:
                     print(f"    skipped: {outcome.skipped}", flush=True)
@@ -757,7 +768,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if any(o.stored is not None and o.stored[3] != "OK" for o in rounds.get("a", [])):
             print("error: (a) answered 200 for events it did not store", file=sys.stderr)
             return 1
-        return 0
+        return 1 if any(o.failed for x in rounds.values() for o in x) else 0
     except BenchmarkFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
