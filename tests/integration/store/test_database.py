@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import stat
 import threading
 from pathlib import Path
 
@@ -123,18 +121,6 @@ def test_unknown_url_scheme_is_refused() -> None:
         open_database("mysql://localhost/db")
     with pytest.raises(InvalidInput, match="in-memory"):
         open_database("sqlite:///:memory:")
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
-def test_unwritable_sqlite_is_store_unavailable(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ro.db'}"
-    migrate(open_database(url), [NOTES])
-    os.chmod(tmp_path, stat.S_IRUSR | stat.S_IXUSR)
-    try:
-        with pytest.raises(StoreUnavailable):
-            migrate(open_database(url), [NOTES_TAGS])
-    finally:
-        os.chmod(tmp_path, stat.S_IRWXU)
 
 
 def test_sqlite_missing_directory_is_store_unavailable(tmp_path: Path) -> None:
