@@ -46,6 +46,7 @@ __all__ = [
 
 NOTIFY_CHANNEL = "verihook_deliveries"
 _MAX_ENDPOINTS_PER_CLAIM = 256
+_IDS_PER_STATEMENT = 500
 STATES = ("pending", "succeeded", "failed")
 
 
@@ -107,69 +108,67 @@ def claim(
     """Lease up to ``limit`` due deliveries, spread over the endpoints that have some.
 
     Skips disabled endpoints and open circuits, and keeps each endpoint under its
-    ``max_in_flight`` (1 while its circuit is half-open). On PostgreSQL the endpoint rows are
-    locked ``SKIP LOCKED``, so concurrent workers split endpoints instead of double-counting.
+    ``max_in_flight`` (1 while its circuit is half-open), exactly. On PostgreSQL claimers take
+    turns on a transaction-scoped advisory lock, so each one's in-flight count sees every lease
+    committed before it: run the claim in a transaction of its own there (the worker does), or
+    the lock is held until whatever shares the transaction commits.
     """
     if limit <= 0:
         return []
-    lock = " FOR UPDATE OF e SKIP LOCKED" if conn.dialect == "postgres" else ""
+    postgres = conn.dialect == "postgres"
+    if postgres:
+        # Rather than locking endpoint rows SKIP LOCKED: a claimer that skipped a locked
+        # endpoint saw "nothing due" and slept, so two workers on one endpoint took turns.
+        # Waiting here costs one short claim transaction at most.
+        conn.execute(
+            "SELECT 1 FROM (SELECT pg_advisory_xact_lock("
+            "hashtext(current_schema() || '.verihook_claim'))) AS claim_lock"
+        )
     endpoints = conn.execute(
         "SELECT e.id, e.url, e.encryption_secret, e.signing_secret, e.previous_signing_secret,"
         " e.previous_signing_secret_until, e.retry_schedule, e.max_in_flight, e.rate_limit,"
-        " e.consecutive_failures, e.failing_since, e.circuit_open_until"
+        " e.consecutive_failures, e.failing_since, e.circuit_open_until,"
+        " (SELECT COUNT(*) FROM verihook_deliveries l WHERE l.endpoint_id = e.id"
+        " AND l.lease_owner IS NOT NULL AND l.lease_expires_at > ? AND l.state = 'pending')"
         " FROM verihook_endpoints e"
         " WHERE e.enabled = ? AND (e.circuit_open_until IS NULL OR e.circuit_open_until <= ?)"
         " AND EXISTS (SELECT 1 FROM verihook_deliveries d WHERE d.endpoint_id = e.id"
         " AND d.state = 'pending' AND d.next_attempt_at <= ?)"
-        f" LIMIT {_MAX_ENDPOINTS_PER_CLAIM}{lock}",
-        (True, now, now),
+        f" LIMIT {_MAX_ENDPOINTS_PER_CLAIM}",
+        (now, True, now, now),
     )
     if not endpoints:
         return []
-    ids = [row[0] for row in endpoints]
-    in_flight: dict[str, int] = dict(
-        conn.execute(
-            "SELECT endpoint_id, COUNT(*) FROM verihook_deliveries"
-            f" WHERE lease_owner IS NOT NULL AND endpoint_id IN ({_placeholders(len(ids))})"
-            " AND lease_expires_at > ? AND state = 'pending' GROUP BY endpoint_id",
-            (*ids, now),
-        )
-    )
     rooms: dict[str, int] = {}
     for row in endpoints:
         health = EndpointHealth(int(row[9]), row[10], row[11])
         cap = 1 if breaker.probing(health) else int(row[7])
-        rooms[row[0]] = max(0, cap - int(in_flight.get(row[0], 0)))
-    shares = _spread(rooms, limit)
-    picked: list[str] = []
-    row_lock = " FOR UPDATE SKIP LOCKED" if conn.dialect == "postgres" else ""
-    for endpoint_id, share in shares.items():
+        rooms[row[0]] = max(0, cap - int(row[12]))
+    expires = now + lease_seconds
+    # SKIP LOCKED on the rows themselves: a row another transaction is writing (an expired
+    # lease being recorded) is simply not taken now.
+    row_lock = " FOR UPDATE SKIP LOCKED" if postgres else ""
+    rows: list[tuple[Any, ...]] = []
+    for endpoint_id, share in _spread(rooms, limit).items():
         if share <= 0:
             continue
-        picked.extend(
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM verihook_deliveries WHERE endpoint_id = ? AND state = 'pending'"
-                f" AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT {int(share)}{row_lock}",
-                (endpoint_id, now),
+        # Pick, lease and read back in one statement: the CTE picks the earliest due rows
+        # (the endpoint_due index hands them over in order), RETURNING brings the payload.
+        rows.extend(
+            conn.execute(
+                "WITH picked AS (SELECT id FROM verihook_deliveries WHERE endpoint_id = ?"
+                " AND state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at"
+                f" LIMIT {int(share)}{row_lock})"
+                " UPDATE verihook_deliveries SET attempts = attempts + 1, lease_owner = ?,"
+                " lease_expires_at = ?, next_attempt_at = ?, updated_at = ?"
+                " WHERE id IN (SELECT id FROM picked)"
+                " RETURNING id, event_id, endpoint_id, attempts,"
+                " (SELECT ev.payload FROM verihook_events ev WHERE ev.id = event_id),"
+                " (SELECT ev.created_at FROM verihook_events ev WHERE ev.id = event_id)",
+                (endpoint_id, now, owner, expires, expires, now),
             )
         )
-    if not picked:
-        return []
-    expires = now + lease_seconds
-    marks = _placeholders(len(picked))
-    conn.execute(
-        "UPDATE verihook_deliveries SET attempts = attempts + 1, lease_owner = ?,"
-        " lease_expires_at = ?, next_attempt_at = ?, updated_at = ?"
-        f" WHERE id IN ({marks})",
-        (owner, expires, expires, now, *picked),
-    )
-    rows = conn.execute(
-        "SELECT d.id, d.event_id, d.endpoint_id, d.attempts, ev.payload, ev.created_at"
-        " FROM verihook_deliveries d JOIN verihook_events ev ON ev.id = d.event_id"
-        f" WHERE d.id IN ({marks}) ORDER BY d.next_attempt_at",
-        tuple(picked),
-    )
+    rows.sort(key=lambda r: (r[5], r[0]))  # oldest events first, as they were due
     by_endpoint = {row[0]: row for row in endpoints}
     claimed = []
     for delivery_id, event_id, endpoint_id, attempts, payload, created_at in rows:
@@ -243,27 +242,34 @@ def record(
             for r in records
         ],
     )
-    applied = 0
+    # One UPDATE per distinct outcome rather than per delivery: a batch of successes (the
+    # common case) is a single statement. Each row is still written only under its lease.
+    groups: dict[tuple[Any, ...], list[str]] = defaultdict(list)
     for r in records:
         d, decision = r.delivery, r.decision
         finished = decision.state is not Next.RETRY
-        applied += conn.rowcount(
-            "UPDATE verihook_deliveries SET state = ?, next_attempt_at = ?, lease_owner = NULL,"
-            " lease_expires_at = NULL, last_status_code = ?, last_error = ?, updated_at = ?,"
-            " completed_at = ?"
-            " WHERE id = ? AND lease_owner = ? AND attempts = ? AND state = 'pending'",
-            (
-                decision.state.value,
-                decision.next_attempt_at if decision.next_attempt_at is not None else now,
-                r.result.status_code,
-                r.result.error,
-                now,
-                now if finished else None,
-                d.id,
-                d.lease_owner,
-                d.attempt,
-            ),
+        key = (
+            decision.state.value,
+            decision.next_attempt_at if decision.next_attempt_at is not None else now,
+            r.result.status_code,
+            r.result.error,
+            now if finished else None,
+            d.lease_owner,
+            d.attempt,
         )
+        groups[key].append(d.id)
+    applied = 0
+    for (state, next_at, status, error, completed, owner, attempt), ids in groups.items():
+        for start in range(0, len(ids), _IDS_PER_STATEMENT):
+            chunk = ids[start : start + _IDS_PER_STATEMENT]
+            applied += conn.rowcount(
+                "UPDATE verihook_deliveries SET state = ?, next_attempt_at = ?,"
+                " lease_owner = NULL, lease_expires_at = NULL, last_status_code = ?,"
+                " last_error = ?, updated_at = ?, completed_at = ?"
+                " WHERE lease_owner = ? AND attempts = ? AND state = 'pending'"
+                f" AND id IN ({_placeholders(len(chunk))})",
+                (state, next_at, status, error, now, completed, owner, attempt, *chunk),
+            )
     _update_health(conn, records, now, breaker)
     return applied
 
@@ -276,7 +282,8 @@ def _update_health(
         if r.result.outcome is not Outcome.INVALID:  # our own fault, not the endpoint's
             grouped[r.delivery.endpoint_id].append(r)
     lock = " FOR UPDATE" if conn.dialect == "postgres" else ""
-    for endpoint_id, group in grouped.items():
+    # In id order, so two transactions updating the same endpoints lock them in one order.
+    for endpoint_id, group in sorted(grouped.items()):
         all_ok = all(r.result.outcome is Outcome.SUCCESS for r in group)
         if all_ok and all(r.delivery.health.healthy for r in group):
             continue  # the common case: a healthy endpoint stays healthy, no write

@@ -1,9 +1,10 @@
 """The delivery domain's own migrations, on top of the provider's tables (its queue).
 
-None yet: the provider's indexes (``endpoint_id, state`` and the partial due index) serve the
-claim. Note for whoever adds one: ``migrate`` orders steps by (domain, version), and
-"delivery" sorts before "provider", so a step here must not assume the provider's tables
-exist on a fresh database.
+Applied after the provider's (``migrate_all`` and the worker both order domains so). Two
+indexes make every claim cost what it takes rather than the size of the backlog:
+``endpoint_due`` finds an endpoint's due rows already in ``next_attempt_at`` order (before it,
+each claim sorted every pending row of the endpoint), and ``leased`` holds only the rows in
+flight, so counting an endpoint's in-flight deliveries against its cap reads just those.
 """
 
 from __future__ import annotations
@@ -12,4 +13,19 @@ from verihook.store.migrations import Migration
 
 __all__ = ["DELIVERY_MIGRATIONS"]
 
-DELIVERY_MIGRATIONS: list[Migration] = []
+_CLAIM_INDEXES = """
+CREATE INDEX verihook_deliveries_endpoint_due
+    ON verihook_deliveries (endpoint_id, next_attempt_at) WHERE state = 'pending';
+CREATE INDEX verihook_deliveries_leased
+    ON verihook_deliveries (endpoint_id, lease_expires_at) WHERE lease_owner IS NOT NULL
+"""
+
+DELIVERY_MIGRATIONS: list[Migration] = [
+    Migration(
+        domain="delivery",
+        version=1,
+        name="claim indexes",
+        sqlite=_CLAIM_INDEXES,
+        postgres=_CLAIM_INDEXES,
+    ),
+]

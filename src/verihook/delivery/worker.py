@@ -102,6 +102,7 @@ class Worker:
         self.listen = listen and postgres
 
         self._committer: GroupCommitter | None = None
+        self._claimer: GroupCommitter | None = None
         self._tasks: dict[asyncio.Task[None], ClaimedDelivery] = {}
         self._changed = asyncio.Event()
         self._woken = False
@@ -133,6 +134,11 @@ class Worker:
             migrate, self.database, [*PROVIDER_MIGRATIONS, *DELIVERY_MIGRATIONS]
         )
         self._committer = GroupCommitter(self.database, name="verihook-delivery-writer")
+        if self.database.dialect == "postgres":
+            # Claims hold the claim lock until they commit: give them short transactions of
+            # their own instead of a share of a batch of records. (SQLite has one writer:
+            # a second connection would only queue on its lock.)
+            self._claimer = GroupCommitter(self.database, name="verihook-delivery-claimer")
         await self.sender.__aenter__()
         if self.listen:
             self._listener = asyncio.create_task(self._listen())
@@ -149,6 +155,9 @@ class Worker:
                     await task
         await self._flush_all()
         await self.sender.close()
+        if self._claimer is not None:
+            await asyncio.to_thread(self._claimer.close)
+            self._claimer = None
         if self._committer is not None:
             await asyncio.to_thread(self._committer.close)
             self._committer = None
@@ -272,7 +281,7 @@ class Worker:
             )
             return got, (next_due(conn) if len(got) < limit else None)
 
-        return await self._committer.run(job)
+        return await (self._claimer or self._committer).run(job)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.pop(task, None)
