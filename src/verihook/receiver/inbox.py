@@ -194,15 +194,7 @@ def store_events(conn: Connection, items: Sequence[Incoming], now: float) -> lis
         if key not in first:
             first[key] = index
             rows.append(_event_row(item, key, payloads[index].decode("utf-8"), now))
-    seqs: dict[str, int] = {}
-    for chunk in _chunks(rows):
-        sql = (
-            _EVENT_COLUMNS_INSERT
-            + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-            + " ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key, seq"
-        )
-        for key, seq in conn.execute(sql, [value for row in chunk for value in row]):
-            seqs[key] = int(seq)
+    seqs = _insert_events(conn, rows)
     new = [index for index, key in enumerate(keys) if key in seqs and first[key] == index]
     results: list[Stored | None] = [None] * len(items)
     _store_duplicates(conn, keys, new, seqs, results)
@@ -290,26 +282,22 @@ def _advance_states(
     firsts: dict[str, int] = {}
     for i in known:
         firsts.setdefault(events[i].key, i)
-    created: set[str] = set()
     rows = [(*_state_values(events[i]), seqs[keys[i]], now) for i in firsts.values()]
-    for chunk in _chunks(rows):
-        sql = (
-            _STATE_COLUMNS_INSERT
-            + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-            + " ON CONFLICT (key) DO NOTHING RETURNING key"
-        )
-        created.update(key for (key,) in conn.execute(sql, [v for row in chunk for v in row]))
-    current: dict[str, VerificationState | None] = {}
-    existing = [key for key in firsts if key not in created]
-    for chunk in _chunks(existing):
-        sql = (
-            "SELECT key, event_type, status, created, updated, processed"
-            " FROM verihook_inbox_states WHERE key IN (" + ", ".join(["?"] * len(chunk)) + ")"
-        )
-        if conn.dialect == "postgres":
-            sql += " FOR UPDATE"
-        for row in conn.execute(sql, chunk):
-            current[row[0]] = _state_from_row(row)
+    if conn.dialect == "sqlite":
+        # One writer holds the lock: read what exists, insert the rest.
+        current = _select_states(conn, list(firsts))
+        fresh = [row for row in rows if row[0] not in current]
+        _insert_rows(conn, _STATE_COLUMNS_INSERT, fresh)
+        created = {row[0] for row in fresh}
+    else:
+        created = set()
+        for chunk in _chunks(rows):
+            sql = (
+                _values(_STATE_COLUMNS_INSERT, chunk)
+                + " ON CONFLICT (key) DO NOTHING RETURNING key"
+            )
+            created.update(key for (key,) in conn.execute(sql, _flat(chunk)))
+        current = _select_states(conn, [key for key in firsts if key not in created])
     outcome: dict[int, tuple[VerificationState | None, VerificationState | None]] = {}
     setter: dict[str, int] = {}
     for i in known:
@@ -331,6 +319,70 @@ def _advance_states(
             [(*_state_values(events[i])[1:], seqs[keys[i]], now, key) for key, i in setter.items()],
         )
     return outcome
+
+
+def _insert_events(conn: Connection, rows: list[tuple[Any, ...]]) -> dict[str, int]:
+    """Insert the rows whose dedup key is new; return {dedup key: seq} of those inserted."""
+    seqs: dict[str, int] = {}
+    if conn.dialect == "postgres":
+        for chunk in _chunks(rows):
+            sql = _values(_EVENT_COLUMNS_INSERT, chunk)
+            sql += " ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key, seq"
+            seqs.update((key, int(seq)) for key, seq in conn.execute(sql, _flat(chunk)))
+        return seqs
+    # SQLite, under its single write lock. RETURNING would cost one step per row, and the
+    # sqlite3 module lets go of the GIL at every step: on one core each step can hand the
+    # event loop the CPU and wait for it back. So: a lookup, a plain insert, and the seqs
+    # from last_insert_rowid() (AUTOINCREMENT numbers a multi-row insert consecutively),
+    # checked at both ends.
+    existing: set[str] = set()
+    for chunk in _chunks([row[0] for row in rows]):
+        sql = "SELECT dedup_key FROM verihook_inbox_events WHERE dedup_key IN ("
+        existing.update(key for (key,) in conn.execute(sql + _marks(len(chunk)) + ")", chunk))
+    fresh = [row for row in rows if row[0] not in existing]
+    for chunk in _chunks(fresh):
+        conn.execute(_values(_EVENT_COLUMNS_INSERT, chunk), _flat(chunk))
+        last = int(conn.scalar("SELECT last_insert_rowid()"))
+        first = last - len(chunk) + 1
+        ends = conn.execute(
+            "SELECT seq, dedup_key FROM verihook_inbox_events WHERE seq IN (?, ?)", (first, last)
+        )
+        if sorted(ends) != sorted({(first, chunk[0][0]), (last, chunk[-1][0])}):
+            raise RuntimeError("inserted events were not numbered consecutively")
+        seqs.update((row[0], first + offset) for offset, row in enumerate(chunk))
+    return seqs
+
+
+def _select_states(conn: Connection, keys: list[str]) -> dict[str, VerificationState | None]:
+    current: dict[str, VerificationState | None] = {}
+    for chunk in _chunks(keys):
+        sql = (
+            "SELECT key, event_type, status, created, updated, processed"
+            " FROM verihook_inbox_states WHERE key IN (" + _marks(len(chunk)) + ")"
+        )
+        if conn.dialect == "postgres":
+            sql += " FOR UPDATE"
+        for row in conn.execute(sql, chunk):
+            current[row[0]] = _state_from_row(row)
+    return current
+
+
+def _insert_rows(conn: Connection, insert: str, rows: list[tuple[Any, ...]]) -> None:
+    for chunk in _chunks(rows):
+        conn.execute(_values(insert, chunk), _flat(chunk))
+
+
+def _values(insert: str, chunk: Sequence[tuple[Any, ...]]) -> str:
+    row = "(" + _marks(len(chunk[0])) + ")"
+    return insert + ", ".join([row] * len(chunk))
+
+
+def _marks(count: int) -> str:
+    return ", ".join(["?"] * count)
+
+
+def _flat(chunk: Sequence[tuple[Any, ...]]) -> list[Any]:
+    return [value for row in chunk for value in row]
 
 
 def _state_values(event: WebhookEvent) -> tuple[Any, ...]:
