@@ -1,16 +1,22 @@
 """Delivery throughput and latency (issue 4 Figures). Run by hand, never in the test suite:
 
-    python benchmarks/delivery.py --events 20000 --worker-core 0 --server-core 1
+    python benchmarks/delivery.py --events 10000 --rounds 3 --worker-core 0 --server-core 1
 
 (a) deliveries/s end to end, one worker on SQLite; (b) the same on PostgreSQL with one and two
 workers; (c) the ceiling: the same sender (aiohttp, same encryption and signature per request)
-in a bare loop with the same concurrency, no queue, no storage. Then event-to-delivery latency
-p50/p99 on PostgreSQL (LISTEN/NOTIFY) with events committed at half of (b1)'s rate.
+in a bare loop with the same concurrency, no queue, no storage. Each round measures (c) and
+then (a), (b1), (b2) right after it, and the ratios are taken within the round: on a shared
+2-core machine the absolute figures swing with the neighbours, ratios much less. Then
+event-to-delivery latency p50/p99 on PostgreSQL (LISTEN/NOTIFY) with events committed at half
+of the best (b1) measured.
 
 Workers are real ``verihook worker`` processes pinned to ``--worker-core``; the receiver is a
 bare uvicorn app pinned to ``--server-core``. A backlog of events is committed first; the
 rate is deliveries / (last 2xx recorded - first attempt started), read from the database, so
-process start-up is not counted.
+process start-up is not counted. For the latency run the events come from ``--producers``
+processes pinned to ``--producer-core`` (default: the server's core, lightly loaded at half
+rate), each committing its share in batches on a 10 ms tick through the real outbox code
+(one transaction per tick, a NOTIFY with each), paced against the clock.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 from http_clients import free_port, start_server
@@ -122,71 +130,116 @@ async def ceiling(url: str, total: int, concurrency: int) -> float:
         return total / (time.perf_counter() - started)
 
 
+def produce(db: str, keys: list[str], rate: float, start_at: float, tick: float = 0.01) -> None:
+    """Complete ``keys`` at ``rate``/s from ``start_at`` on: each tick commits what is due.
+
+    The provider's own steps (load for update, transition, update, enqueue with its NOTIFY),
+    several verifications per transaction so that one process keeps up.
+    """
+    from verihook.provider import store
+    from verihook.provider.outbox import enqueue
+    from verihook.provider.verifications import complete
+
+    database = open_database(db)
+    conn = database.connect()
+    thresholds = store.load_thresholds(conn)
+    sent = 0
+    while sent < len(keys):
+        due = min(len(keys), int((time.time() - start_at) * rate) + 1)
+        if due > sent:
+            with conn.transaction():
+                now = time.time()
+                for key in keys[sent:due]:
+                    current = store.load_verification(conn, key, for_update=True)
+                    transition = complete(current, 0.5, thresholds, now)
+                    store.update_verification(conn, transition.verification)
+                    enqueue(conn, transition.events, now)
+            sent = due
+        time.sleep(max(0.0, start_at + sent / rate - time.time(), tick / 10))
+    conn.close()
+
+
 def latency(
-    db: str, url: str, rate: float, seconds: float, core: int | None, conc: int
-) -> tuple[float, float, float]:
+    db: str, url: str, rate: float, seconds: float, args: argparse.Namespace
+) -> tuple[float, float, float, int]:
     with SyncProvider(db, allow_private_networks=True) as provider:
         provider.add_endpoint(url, max_in_flight=256)
         n = int(rate * seconds)
         keys = [str(uuid.uuid4()) for _ in range(n)]
         now = int(time.time())
-        with open_database(db).connection() as conn, conn.transaction():
+        database = open_database(db)
+        with database.connection() as conn, conn.transaction():
             conn.executemany(
                 "INSERT INTO verihook_verifications (key, status, created, updated)"
                 " VALUES (?, 'pending', ?, ?)",
                 [(k, now, now) for k in keys],
             )
-        worker = subprocess.Popen(worker_cmd(db, core, conc, False))
-        try:
-            time.sleep(2.0)  # worker up and listening
-            # Several producer threads, each pacing its share: one thread's commits alone
-            # cannot reach the target rate.
-            from concurrent.futures import ThreadPoolExecutor
-
-            threads = 8
-            started = time.perf_counter()
-
-            def produce(offset: int) -> None:
-                for i in range(offset, n, threads):
-                    delay = started + i / rate - time.perf_counter()
-                    if delay > 0:
-                        time.sleep(delay)
-                    provider.complete(keys[i], 0.5)
-
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(produce, range(threads)))
-            achieved = n / (time.perf_counter() - started)
-            deadline = time.monotonic() + 60
-            database = open_database(db)
-            while time.monotonic() < deadline:
-                with database.connection() as conn:
-                    left = conn.scalar(
-                        "SELECT COUNT(*) FROM verihook_deliveries WHERE state <> 'succeeded'"
-                    )
-                if left == 0:
-                    break
-                time.sleep(0.1)
-        finally:
-            worker.terminate()
-            worker.wait(30)
-        with database.connection() as conn:
-            lat = sorted(
-                float(r[0])
-                for r in conn.execute(
-                    "SELECT d.completed_at - e.created_at FROM verihook_deliveries d"
-                    " JOIN verihook_events e ON e.id = d.event_id WHERE d.state = 'succeeded'"
-                )
+    worker = subprocess.Popen(worker_cmd(db, args.worker_core, args.concurrency, False))
+    producers: list[subprocess.Popen[bytes]] = []
+    try:
+        time.sleep(2.0)  # worker up and listening
+        start_at = time.time() + 3.0  # the producers are up (imports done) by then
+        core = args.producer_core if args.producer_core is not None else args.server_core
+        for i in range(args.producers):
+            share = keys[i :: args.producers]
+            code = (
+                "import sys, json; sys.path.insert(0, sys.argv[1]); import delivery;"
+                " delivery.produce(sys.argv[2], json.loads(sys.argv[3]), float(sys.argv[4]),"
+                " float(sys.argv[5]))"
             )
-    return achieved, lat[len(lat) // 2] * 1000, lat[int(len(lat) * 0.99)] * 1000
+            here = str(Path(__file__).parent)
+            cmd = [sys.executable, "-c", code, here, db, orjson.dumps(share).decode(),
+                   str(rate / args.producers), str(start_at)]  # fmt: skip
+            if core is not None:
+                cmd = ["taskset", "-c", str(core), *cmd]
+            producers.append(subprocess.Popen(cmd))
+        for p in producers:
+            if p.wait(seconds * 4 + 60) != 0:
+                raise SystemExit("producer failed")
+        achieved = n / (time.time() - start_at)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with database.connection() as conn:
+                left = conn.scalar(
+                    "SELECT COUNT(*) FROM verihook_deliveries WHERE state <> 'succeeded'"
+                )
+            if left == 0:
+                break
+            time.sleep(0.1)
+    finally:
+        for p in producers:
+            if p.poll() is None:
+                p.kill()
+        worker.terminate()
+        worker.wait(30)
+    with database.connection() as conn:
+        lat = sorted(
+            float(r[0])
+            for r in conn.execute(
+                "SELECT d.completed_at - e.created_at FROM verihook_deliveries d"
+                " JOIN verihook_events e ON e.id = d.event_id WHERE d.state = 'succeeded'"
+            )
+        )
+    return achieved, lat[len(lat) // 2] * 1000, lat[int(len(lat) * 0.99)] * 1000, len(lat)
+
+
+def spread(values: list[float]) -> str:
+    ordered = sorted(values)
+    return f"median {ordered[len(ordered) // 2]:.2f} (min {ordered[0]:.2f}, max {ordered[-1]:.2f})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--events", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--worker-core", type=int, default=None)
     parser.add_argument("--server-core", type=int, default=None)
+    parser.add_argument("--producer-core", type=int, default=None)
+    parser.add_argument("--producers", type=int, default=2)
     parser.add_argument("--latency-seconds", type=float, default=8.0)
+    parser.add_argument("--skip-throughput-rate", type=float, default=None,
+                        help="skip (a)-(c) and run the latency part at this rate")  # fmt: skip
     args = parser.parse_args()
     if args.worker_core is not None:
         os.sched_setaffinity(0, {args.worker_core})
@@ -194,45 +247,48 @@ def main() -> None:
         port = free_port()
         server = start_server(port, args.server_core, workdir)
         url = f"http://127.0.0.1:{port}/webhooks"
-        results: dict[str, float] = {}
+        ratios: dict[str, list[float]] = {"a": [], "b1": [], "b2": []}
+        b1: list[float] = []
         try:
-            results["c"] = asyncio.run(ceiling(url, args.events, args.concurrency))
-            print(f"(c) ceiling, bare sender loop: {results['c']:.0f}/s", flush=True)
-
-            sqlite = f"sqlite:///{workdir}/bench.db"
-            fill(sqlite, url, args.events)
-            results["a"], done = run_workers(sqlite, 1, args.worker_core, args.concurrency)
-            print(f"(a) SQLite, 1 worker: {results['a']:.0f}/s ({done} delivered)", flush=True)
-
-            for n in (1, 2):
-                db, schema = pg_schema_url()
-                try:
-                    fill(db, url, args.events)
-                    rate, done = run_workers(db, n, args.worker_core, args.concurrency)
-                finally:
-                    drop_schema(schema)
-                results[f"b{n}"] = rate
-                print(f"(b) PostgreSQL, {n} worker(s): {rate:.0f}/s ({done} delivered)", flush=True)
-
+            for round_ in range(args.rounds if args.skip_throughput_rate is None else 0):
+                c = asyncio.run(ceiling(url, args.events, args.concurrency))
+                line = [f"round {round_ + 1}: (c) {c:.0f}/s"]
+                sqlite = f"sqlite:///{workdir}/bench{round_}.db"
+                fill(sqlite, url, args.events)
+                a, _ = run_workers(sqlite, 1, args.worker_core, args.concurrency)
+                ratios["a"].append(a / c)
+                line.append(f"(a) {a:.0f}/s")
+                for n in (1, 2):
+                    db, schema = pg_schema_url()
+                    try:
+                        fill(db, url, args.events)
+                        rate, _ = run_workers(db, n, args.worker_core, args.concurrency)
+                    finally:
+                        drop_schema(schema)
+                    ratios[f"b{n}"].append(rate / c)
+                    line.append(f"(b{n}) {rate:.0f}/s")
+                    if n == 1:
+                        b1.append(rate)
+                line.append(
+                    f"(a)/(c) {a / c:.2f} (b1)/(c) {ratios['b1'][-1]:.2f}"
+                    f" (b2)/(c) {ratios['b2'][-1]:.2f}"
+                )
+                print(" | ".join(line), flush=True)
+            if b1:
+                print(f"(a)/(c): {spread(ratios['a'])}")
+                print(f"(b1)/(c): {spread(ratios['b1'])}")
+                print(f"(b2)/(c): {spread(ratios['b2'])}")
+            target = args.skip_throughput_rate or max(b1) / 2
             db, schema = pg_schema_url()
             try:
-                achieved, p50, p99 = latency(
-                    db, url, results["b1"] / 2, args.latency_seconds, args.worker_core,
-                    args.concurrency,
-                )  # fmt: skip
+                achieved, p50, p99, count = latency(db, url, target, args.latency_seconds, args)
             finally:
                 drop_schema(schema)
         finally:
             server.terminate()
             server.wait(10)
-    print()
-    print(f"(a)/(c) = {results['a'] / results['c']:.2f}")
     print(
-        f"(b1)/(c) = {results['b1'] / results['c']:.2f}",
-        f"(b2)/(c) = {results['b2'] / results['c']:.2f}",
-    )
-    print(
-        f"latency at {achieved:.0f} events/s (target {results['b1'] / 2:.0f}):",
+        f"latency at {achieved:.0f} events/s (target {target:.0f}, {count} events):",
         f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
     )
 
