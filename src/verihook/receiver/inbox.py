@@ -119,6 +119,9 @@ class ClaimedRun:
 def dedup_key(event: WebhookEvent | UnknownEvent, webhook_id: str | None) -> str:
     """The sender's message id when it gives one, else the hash of the canonical event.
 
+    Unique per verification: the store's identity of an event is (its verification key,
+    this), so one index serves deduplication and a verification's history alike.
+
     (``store_events`` computes the same inline, hashing the payload it stores anyway.)
     """
     if webhook_id:
@@ -150,6 +153,8 @@ _INSERT_RUN = (
 )
 # Rows per multi-row statement: well under SQLite's 32,766 bound variables.
 _CHUNK = 400
+# An event's identity in the store: (verification key or "", dedup key).
+_Ident = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,16 +189,20 @@ def store_events(conn: Connection, items: Sequence[Incoming], now: float) -> lis
     A few multi-row statements serve the whole batch: this is the receiver's hot path.
     """
     payloads = [item.event.to_json() for item in items]
-    keys = [
-        "id:" + item.webhook_id if item.webhook_id else "sha256:" + sha256(payload).hexdigest()
+    rows = [
+        _event_row(
+            item,
+            "id:" + item.webhook_id if item.webhook_id else "sha256:" + sha256(payload).hexdigest(),
+            payload.decode("utf-8"),
+            now,
+        )
         for item, payload in zip(items, payloads, strict=True)
     ]
-    first: dict[str, int] = {}
-    rows: list[tuple[Any, ...]] = []
-    for index, (item, key) in enumerate(zip(items, keys, strict=True)):
-        if key not in first:
-            first[key] = index
-            rows.append(_event_row(item, key, payloads[index].decode("utf-8"), now))
+    keys: list[_Ident] = [(row[3], row[0]) for row in rows]
+    first: dict[_Ident, int] = {}
+    for index, key in enumerate(keys):
+        first.setdefault(key, index)
+    rows = [rows[index] for index in first.values()]
     seqs = _insert_events(conn, rows)
     new = [index for index, key in enumerate(keys) if key in seqs and first[key] == index]
     results: list[Stored | None] = [None] * len(items)
@@ -216,6 +225,7 @@ def store_events(conn: Connection, items: Sequence[Incoming], now: float) -> lis
 
 
 def _event_row(item: Incoming, key: str, payload: str, now: float) -> tuple[Any, ...]:
+    """The insert's values; [0] is the dedup key and [3] its scope, the verification key."""
     event = item.event
     if isinstance(event, WebhookEvent):
         return (
@@ -230,17 +240,17 @@ def _event_row(item: Incoming, key: str, payload: str, now: float) -> tuple[Any,
     # An unknown event's name and key are whatever the sender wrote; PostgreSQL text cannot
     # hold NUL, and the columns are for lookups, so keep them plain (the payload keeps all).
     name = event.event.replace("\x00", "\ufffd")[:200]
-    vkey = event.key
-    if vkey is not None and ("\x00" in vkey or len(vkey) > 200):
-        vkey = None
+    vkey = event.key or ""
+    if "\x00" in vkey or len(vkey) > 200:
+        vkey = ""
     return (key, item.webhook_id, name, vkey, None, payload, now)
 
 
 def _store_duplicates(
     conn: Connection,
-    keys: list[str],
+    keys: list[_Ident],
     new: list[int],
-    seqs: dict[str, int],
+    seqs: dict[_Ident, int],
     results: list[Stored | None],
 ) -> None:
     fresh = set(new)
@@ -248,13 +258,18 @@ def _store_duplicates(
     if not duplicates:
         return
     conn.executemany(
-        "UPDATE verihook_inbox_events SET duplicates = duplicates + 1 WHERE dedup_key = ?",
-        [(keys[index],) for index in duplicates],
+        "UPDATE verihook_inbox_events SET duplicates = duplicates + 1"
+        " WHERE verification_key = ? AND dedup_key = ?",
+        [keys[index] for index in duplicates],
     )
     known = dict(seqs)
     for key in {keys[index] for index in duplicates} - known.keys():
         known[key] = int(
-            conn.scalar("SELECT seq FROM verihook_inbox_events WHERE dedup_key = ?", (key,))
+            conn.scalar(
+                "SELECT seq FROM verihook_inbox_events"
+                " WHERE verification_key = ? AND dedup_key = ?",
+                key,
+            )
         )
     for index in duplicates:
         results[index] = Stored(seq=known[keys[index]], duplicate=True)
@@ -264,8 +279,8 @@ def _advance_states(
     conn: Connection,
     items: Sequence[Incoming],
     new: list[int],
-    keys: list[str],
-    seqs: dict[str, int],
+    keys: list[_Ident],
+    seqs: dict[_Ident, int],
     now: float,
 ) -> dict[int, tuple[VerificationState | None, VerificationState | None]]:
     """Fold the new known events into their verifications' states, in arrival order.
@@ -321,25 +336,34 @@ def _advance_states(
     return outcome
 
 
-def _insert_events(conn: Connection, rows: list[tuple[Any, ...]]) -> dict[str, int]:
-    """Insert the rows whose dedup key is new; return {dedup key: seq} of those inserted."""
-    seqs: dict[str, int] = {}
+def _insert_events(conn: Connection, rows: list[tuple[Any, ...]]) -> dict[_Ident, int]:
+    """Insert the rows not stored yet; return {(scope, dedup key): seq} of those inserted."""
+    seqs: dict[_Ident, int] = {}
     if conn.dialect == "postgres":
         for chunk in _chunks(rows):
             sql = _values(_EVENT_COLUMNS_INSERT, chunk)
-            sql += " ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key, seq"
-            seqs.update((key, int(seq)) for key, seq in conn.execute(sql, _flat(chunk)))
+            sql += (
+                " ON CONFLICT (verification_key, dedup_key) DO NOTHING"
+                " RETURNING verification_key, dedup_key, seq"
+            )
+            seqs.update(((v, k), int(seq)) for v, k, seq in conn.execute(sql, _flat(chunk)))
         return seqs
     # SQLite, under its single write lock. RETURNING would cost one step per row, and the
     # sqlite3 module lets go of the GIL at every step: on one core each step can hand the
     # event loop the CPU and wait for it back. So: a lookup, a plain insert, and the seqs
     # from last_insert_rowid() (AUTOINCREMENT numbers a multi-row insert consecutively),
     # checked at both ends.
-    existing: set[str] = set()
-    for chunk in _chunks([row[0] for row in rows]):
-        sql = "SELECT dedup_key FROM verihook_inbox_events WHERE dedup_key IN ("
-        existing.update(key for (key,) in conn.execute(sql + _marks(len(chunk)) + ")", chunk))
-    fresh = [row for row in rows if row[0] not in existing]
+    existing: set[_Ident] = set()
+    for chunk in _chunks(rows):
+        # Both IN lists use the unique index; pairs that only cross-match are dropped below.
+        scopes, keys = sorted({row[3] for row in chunk}), sorted({row[0] for row in chunk})
+        sql = (
+            "SELECT verification_key, dedup_key FROM verihook_inbox_events"
+            f" WHERE verification_key IN ({_marks(len(scopes))})"
+            f" AND dedup_key IN ({_marks(len(keys))})"
+        )
+        existing.update((v, k) for v, k in conn.execute(sql, [*scopes, *keys]))
+    fresh = [row for row in rows if (row[3], row[0]) not in existing]
     for chunk in _chunks(fresh):
         conn.execute(_values(_EVENT_COLUMNS_INSERT, chunk), _flat(chunk))
         last = int(conn.scalar("SELECT last_insert_rowid()"))
@@ -349,7 +373,7 @@ def _insert_events(conn: Connection, rows: list[tuple[Any, ...]]) -> dict[str, i
         )
         if sorted(ends) != sorted({(first, chunk[0][0]), (last, chunk[-1][0])}):
             raise RuntimeError("inserted events were not numbered consecutively")
-        seqs.update((row[0], first + offset) for offset, row in enumerate(chunk))
+        seqs.update(((row[3], row[0]), first + offset) for offset, row in enumerate(chunk))
     return seqs
 
 
@@ -500,6 +524,8 @@ def get_event(conn: Connection, seq: int) -> InboxEvent | None:
 
 def event_history(conn: Connection, key: str) -> list[InboxEvent]:
     """Every event received for one verification, in arrival order."""
+    if not key:  # "" is the store's stand-in for "no key", not a verification
+        return []
     rows = conn.execute(
         f"SELECT {_EVENT_COLUMNS} FROM verihook_inbox_events WHERE verification_key = ?"
         " ORDER BY seq",
@@ -543,7 +569,7 @@ def _event_from_row(row: tuple[Any, ...]) -> InboxEvent:
         dedup_key=key,
         webhook_id=webhook_id,
         event_type=event_type,
-        verification_key=vkey,
+        verification_key=vkey or None,
         status=status,
         payload=orjson.loads(payload),
         received_at=float(received_at),

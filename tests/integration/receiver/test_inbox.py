@@ -270,3 +270,15 @@ def test_unknown_event_names_and_keys_with_nul_are_stored(conn: Connection) -> N
     [row] = inbox.recent_events(conn)
     assert (row.seq, row.event_type, row.verification_key) == (stored.seq, "ODD\ufffdNAME", None)
     assert row.payload == payload
+
+
+def test_deduplication_is_per_verification(conn: Connection) -> None:
+    """A webhook-id names one message, which is about one verification: the same id on
+    another verification is another event (one index then serves dedup and history)."""
+    other = "00000000-0000-4000-8000-000000000000"
+    first = store(conn, make_event(), "msg_1")
+    second = store(conn, make_event(key=other), "msg_1")
+    assert not first.duplicate and not second.duplicate
+    assert store(conn, make_event(key=other), "msg_1").duplicate
+    assert [e.seq for e in inbox.event_history(conn, other)] == [second.seq]
+    assert inbox.event_history(conn, "") == []
