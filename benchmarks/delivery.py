@@ -130,7 +130,7 @@ async def ceiling(url: str, total: int, concurrency: int) -> float:
         return total / (time.perf_counter() - started)
 
 
-def produce(db: str, keys: list[str], rate: float, start_at: float, tick: float = 0.01) -> None:
+def produce(db: str, keys_file: str, rate: float, start_at: float, tick: float = 0.01) -> None:
     """Complete ``keys`` at ``rate``/s from ``start_at`` on: each tick commits what is due.
 
     The provider's own steps (load for update, transition, update, enqueue with its NOTIFY),
@@ -140,6 +140,7 @@ def produce(db: str, keys: list[str], rate: float, start_at: float, tick: float 
     from verihook.provider.outbox import enqueue
     from verihook.provider.verifications import complete
 
+    keys = orjson.loads(Path(keys_file).read_bytes())
     database = open_database(db)
     conn = database.connect()
     thresholds = store.load_thresholds(conn)
@@ -183,12 +184,14 @@ def latency(
         for i in range(args.producers):
             share = keys[i :: args.producers]
             code = (
-                "import sys, json; sys.path.insert(0, sys.argv[1]); import delivery;"
-                " delivery.produce(sys.argv[2], json.loads(sys.argv[3]), float(sys.argv[4]),"
+                "import sys; sys.path.insert(0, sys.argv[1]); import delivery;"
+                " delivery.produce(sys.argv[2], sys.argv[3], float(sys.argv[4]),"
                 " float(sys.argv[5]))"
             )
             here = str(Path(__file__).parent)
-            cmd = [sys.executable, "-c", code, here, db, orjson.dumps(share).decode(),
+            keys_file = Path(args.workdir) / f"producer{i}.json"
+            keys_file.write_bytes(orjson.dumps(share))
+            cmd = [sys.executable, "-c", code, here, db, str(keys_file),
                    str(rate / args.producers), str(start_at)]  # fmt: skip
             if core is not None:
                 cmd = ["taskset", "-c", str(core), *cmd]
@@ -241,9 +244,11 @@ def main() -> None:
     parser.add_argument("--skip-throughput-rate", type=float, default=None,
                         help="skip (a)-(c) and run the latency part at this rate")  # fmt: skip
     args = parser.parse_args()
+    args.workdir = None
     if args.worker_core is not None:
         os.sched_setaffinity(0, {args.worker_core})
     with tempfile.TemporaryDirectory() as workdir:
+        args.workdir = workdir
         port = free_port()
         server = start_server(port, args.server_core, workdir)
         url = f"http://127.0.0.1:{port}/webhooks"
