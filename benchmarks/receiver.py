@@ -581,8 +581,8 @@ def report(rounds: dict[str, list[Outcome]], markdown: bool) -> str:
         f"   [for reference: (b)/(d) {ratio(b, d)}   (d)/(c) {ratio(d, c)}]"
     )
     lines.append(
-        f"ratios (requests per CPU-second, insensitive to neighbours): (a)/(d) {efficiency(a, d)}"
-        f"   (a)/(c) {efficiency(a, c)}   (a)/(b) {efficiency(a, b)}"
+        "ratios (requests per CPU-second, less sensitive to neighbours):"
+        f" (a)/(d) {efficiency(a, d)}   (a)/(c) {efficiency(a, c)}   (a)/(b) {efficiency(a, b)}"
     )
     for name, outcomes in rounds.items():
         if outcomes[0].skipped:
