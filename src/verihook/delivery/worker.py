@@ -45,8 +45,10 @@ from verihook.delivery.queue import (
 from verihook.delivery.retry import RetrySchedule
 from verihook.delivery.schema import DELIVERY_MIGRATIONS
 from verihook.delivery.sender import DEFAULT_TIMEOUT, Sender
+from verihook.delivery.writer import SqliteDeliveryWriter
 from verihook.exceptions import InvalidInput, StoreUnavailable
 from verihook.store import GroupCommitter, migrate, open_database
+from verihook.store.database import SqliteDatabase
 from verihook.store.provider_schema import PROVIDER_MIGRATIONS
 
 __all__ = ["Worker"]
@@ -101,7 +103,7 @@ class Worker:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.listen = listen and postgres
 
-        self._committer: GroupCommitter | None = None
+        self._committer: GroupCommitter | SqliteDeliveryWriter | None = None
         self._claimer: GroupCommitter | None = None
         self._tasks: dict[asyncio.Task[None], ClaimedDelivery] = {}
         self._changed = asyncio.Event()
@@ -133,7 +135,11 @@ class Worker:
         await asyncio.to_thread(
             migrate, self.database, [*PROVIDER_MIGRATIONS, *DELIVERY_MIGRATIONS]
         )
-        self._committer = GroupCommitter(self.database, name="verihook-delivery-writer")
+        if isinstance(self.database, SqliteDatabase):
+            # Claims answered at COMMIT, records after the fsync (see writer.py).
+            self._committer = SqliteDeliveryWriter(self.database)
+        else:
+            self._committer = GroupCommitter(self.database, name="verihook-delivery-writer")
         if self.database.dialect == "postgres":
             # Claims hold the claim lock until they commit: give them short transactions of
             # their own instead of a share of a batch of records. (SQLite has one writer:
@@ -287,6 +293,8 @@ class Worker:
             )
             return got, (next_due(conn) if len(got) < limit else None)
 
+        if isinstance(self._committer, SqliteDeliveryWriter):
+            return await self._committer.run(job, durable=False)
         return await (self._claimer or self._committer).run(job)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
