@@ -722,6 +722,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             args=args,
         )
         write_bodies(setup.peer_bodies, PEER_BODIES, secret, start - 20_000_000)
+        if {"c", "d"} & set(args.only) and shutil.which("node"):
+            # Installed first, so that the versions below name the Express actually run.
+            with contextlib.suppress(Skip):
+                ensure_node_modules()
         print(versions())
         print("load average before the run: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
         print(
