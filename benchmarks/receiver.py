@@ -58,14 +58,13 @@ STOP_TIMEOUT = 20.0
 class Contender:
     name: str
     title: str
-    needs: tuple[str, ...]
 
 
 CONTENDERS = {
-    "a": Contender("a", "verihook receive, durable (SQLite)", ()),
-    "b": Contender("b", "ceiling: uvicorn + raw ASGI, 200", ()),
-    "c": Contender("c", "Node Express + guide decrypt", ("node",)),
-    "d": Contender("d", "Node http + guide decrypt", ("node",)),
+    "a": Contender("a", "verihook receive, durable (SQLite)"),
+    "b": Contender("b", "ceiling: uvicorn + raw ASGI, 200"),
+    "c": Contender("c", "Node Express + guide decrypt"),
+    "d": Contender("d", "Node http + guide decrypt"),
 }
 
 
