@@ -1,9 +1,12 @@
 """The delivery worker: claim due deliveries, POST them concurrently, record the outcomes.
 
-One asyncio loop drives up to ``concurrency`` attempts. Every store write (claims and
-attempt records alike) goes through one GroupCommitter, so a batch of outcomes and the next
-claim share a single transaction and fsync. On PostgreSQL a LISTEN connection wakes the loop
-the moment an event commits; polling covers everything else (and is all SQLite has).
+One asyncio loop drives up to ``concurrency`` attempts. Finished attempts' records wait (at
+most a few ms) for the next claim and are written just before it, in the same writer queue,
+so a batch of outcomes and the claim that refills their slots share one transaction. On
+SQLite the writer answers the claim at COMMIT and the records after their fsync (writer.py);
+on PostgreSQL claims run in short transactions of their own. On PostgreSQL a LISTEN
+connection wakes the loop the moment an event commits; polling covers everything else (and is
+all SQLite has).
 
 Shutdown (``stop()``, SIGTERM, SIGINT): no new claims; attempts in flight get ``grace``
 seconds to finish and be recorded, the rest are released back to the queue with their
@@ -56,6 +59,8 @@ __all__ = ["Worker"]
 log = logging.getLogger("verihook.delivery")
 
 Clock = Callable[[], float]
+
+_RECORD_DELAY = 0.005
 
 
 class Worker:
@@ -112,6 +117,9 @@ class Worker:
         self._buffer: list[AttemptRecord] = []
         self._buffer_lock = threading.Lock()
         self._flush_pending = False
+        self._flush_timer: asyncio.TimerHandle | None = None
+        # How long a finished attempt's record may wait for a claim to carry it.
+        self._record_delay = _RECORD_DELAY
         self._flushes: set[Future[int]] = set()
         self._next_due: float | None = None
         self._limiters: dict[str, RateLimiter] = {}
@@ -119,6 +127,8 @@ class Worker:
         self._listener: asyncio.Task[None] | None = None
         self._stats_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # After completions, claim once this many slots are free (not one claim per slot).
+        self._claim_batch = max(1, concurrency // 4)
         self.delivered = 0  # attempts recorded by this worker, for tests and benchmarks
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -212,7 +222,7 @@ class Worker:
     async def _loop_until(self, drain: bool) -> None:
         queue_empty = False  # the last claim found fewer due deliveries than free slots
         store_backoff = 0.0
-        batch = max(1, self.concurrency // 4)
+        batch = self._claim_batch
         while not self._stopping:
             if drain and queue_empty and not self._tasks:
                 if await self._idle():
@@ -293,13 +303,19 @@ class Worker:
             )
             return got, (next_due(conn) if len(got) < limit else None)
 
+        # Records of finished attempts go first: the claim refills their slots, so it must
+        # not commit before them (a kill in between would leave more leases than slots).
+        self._flush_now()
         if isinstance(self._committer, SqliteDeliveryWriter):
             return await self._committer.run(job, durable=False)
         return await (self._claimer or self._committer).run(job)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.pop(task, None)
-        self._changed.set()
+        # Wake the loop only when it would act: enough slots free for a claim, or none
+        # running (drain, shutdown). A wake-up per completion cost the loop a turn each.
+        if self.concurrency - len(self._tasks) >= self._claim_batch or not self._tasks:
+            self._changed.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed: %s", type(task.exception()).__name__)
 
@@ -376,7 +392,19 @@ class Worker:
     def _add_record(self, rec: AttemptRecord) -> None:
         with self._buffer_lock:
             self._buffer.append(rec)
-            if self._flush_pending:
+            if self._flush_pending or self._flush_timer is not None:
+                return
+        # Not written at once: the next claim writes it first, in its transaction, or the
+        # timer does. One transaction per claim instead of one per few attempts.
+        assert self._loop is not None
+        self._flush_timer = self._loop.call_later(self._record_delay, self._flush_now)
+
+    def _flush_now(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        with self._buffer_lock:
+            if not self._buffer or self._flush_pending:
                 return
             self._flush_pending = True
         self._submit_flush()
@@ -432,9 +460,7 @@ class Worker:
                 with self._buffer_lock:
                     if not self._buffer:
                         return
-                    if not self._flush_pending:
-                        self._flush_pending = True
-                        self._submit_flush()
+                self._flush_now()
                 continue
             await asyncio.gather(*(asyncio.wrap_future(f) for f in pending), return_exceptions=True)
 
