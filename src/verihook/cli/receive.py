@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -75,6 +76,7 @@ def receive(
     import uvicorn
 
     _Server = _server_class()
+    log_handler = _log_events_to_stderr()
     receiver = Receiver(
         secret,
         signing_secrets=signing_secrets or (),
@@ -82,11 +84,11 @@ def receive(
         allow_unencrypted=True if allow_unencrypted else None,
         handler_timeout=handler_timeout,
         handlers=load_handlers(handlers) if handlers else None,
+        event_log=log_handler.write_event_lines,
     )
     # Fail now, in one line, rather than on the first webhook: a bad URL or a store that
     # is not there is a configuration error.
     receiver.open()
-    _log_events_to_stderr()
     try:
         sock = socket.create_server((host, port), reuse_port=False)
     except OSError as exc:
@@ -165,13 +167,14 @@ def load_handlers(target: str) -> Handlers:
     raise InvalidInput(f"{target} is not a verihook Handlers or Receiver object")
 
 
-def _log_events_to_stderr() -> None:
+def _log_events_to_stderr() -> _BufferedStderrHandler:
     handler = _BufferedStderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("verihook")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    return handler
 
 
 class _BufferedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -185,6 +188,19 @@ class _BufferedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._stop = threading.Event()
         self._interval = interval
         threading.Thread(target=self._flush_now_and_then, name="verihook-log", daemon=True).start()
+
+    def write_event_lines(self, lines: list[str]) -> None:
+        """The receiver's per-event lines, formatted as records would be, minus the records:
+        one timestamp per commit and one buffered write for all of them."""
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        prefix = f"{stamp},{int(now * 1000) % 1000:03d} INFO verihook.receiver: "
+        text = "".join([prefix + line + "\n" for line in lines])
+        with self.lock:  # type: ignore[union-attr]
+            try:
+                self.stream.write(text)
+            except (OSError, ValueError):  # stderr is gone or closed: nothing to tell
+                pass
 
     def emit(self, record: logging.LogRecord) -> None:
         super().emit(record)
