@@ -1,5 +1,4 @@
-"""``verihook db``: the schema. Also the ``--db`` option and provider opening the provider
-command groups share.
+"""``verihook db``: the schema. Also how the provider command groups open the provider.
 
 Provider commands apply missing migrations themselves before their first query (it is
 idempotent and cheap), so ``db upgrade`` is needed only to migrate ahead of time, e.g. before
@@ -8,38 +7,21 @@ starting workers.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-import orjson
 import typer
 
 from verihook.cli.errors import reports_errors
+from verihook.cli.options import DatabaseOption, JsonOption, print_json
 from verihook.provider import SyncProvider
 from verihook.store import DEFAULT_DATABASE_URL, applied_versions, open_database
 from verihook.store.registry import all_migrations, migrate_all
 
 __all__ = ["DatabaseOption", "JsonOption", "app", "open_provider", "print_json"]
 
-DatabaseOption = Annotated[
-    str,
-    typer.Option(
-        "--db",
-        envvar="VERIHOOK_DATABASE_URL",
-        help="Database URL: sqlite:///path.db or postgresql://...",
-        show_envvar=True,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
-
 app = typer.Typer(help="The database schema.", no_args_is_help=True)
 
 
 def open_provider(db: str, allow_private_networks: bool = False) -> SyncProvider:
     return SyncProvider(open_database(db), allow_private_networks=allow_private_networks)
-
-
-def print_json(value: Any) -> None:
-    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode("utf-8"))
 
 
 @app.command("upgrade")

@@ -10,31 +10,20 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from verihook.cli.errors import fail, reports_errors
+from verihook.cli.options import DatabaseOption, JsonOption, print_json
 from verihook.delivery import DELIVERY_MIGRATIONS
 from verihook.delivery import queue as q
 from verihook.exceptions import InvalidInput
 from verihook.store import DEFAULT_DATABASE_URL, Connection, Database, migrate, open_database
 from verihook.store.provider_schema import PROVIDER_MIGRATIONS
 
-__all__ = ["DatabaseOption", "JsonOption", "app", "parse_since"]
-
-DatabaseOption = Annotated[
-    str,
-    typer.Option(
-        "--db",
-        envvar="VERIHOOK_DATABASE_URL",
-        help="Database URL: sqlite:///path.db or postgresql://...",
-        show_envvar=True,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
+__all__ = ["app", "parse_since"]
 
 app = typer.Typer(help="The delivery queue: list, show, replay, recover.", no_args_is_help=True)
 
@@ -43,10 +32,6 @@ def _open(db: str) -> Database:
     database = open_database(db)
     migrate(database, [*PROVIDER_MIGRATIONS, *DELIVERY_MIGRATIONS])
     return database
-
-
-def _json(value: Any) -> None:
-    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
 
 
 def _time(value: float | None) -> str:
@@ -100,7 +85,7 @@ def list_(
             conn, time.time(), state=state, endpoint_id=endpoint, event_id=event, limit=limit
         )
     if json_:
-        _json([r.to_dict() for r in rows])
+        print_json([r.to_dict() for r in rows])
         return
     table = Table()
     table.add_column("id", no_wrap=True, min_width=32)
@@ -127,7 +112,7 @@ def show(
     with database.connection() as conn:
         delivery, attempts = q.get_delivery(conn, delivery_id, time.time())
     if json_:
-        _json({**delivery.to_dict(), "attempts": [a.to_dict() for a in attempts]})
+        print_json({**delivery.to_dict(), "attempts": [a.to_dict() for a in attempts]})
         return
     console = Console()
     info = Table.grid(padding=(0, 2))
@@ -187,7 +172,7 @@ def replay(
             start = parse_since(since, now) if since is not None else 0.0
             created = q.replay_failed(conn, endpoint, start, now)
     if json_:
-        _json({"queued": created})
+        print_json({"queued": created})
         return
     typer.echo(f"queued {len(created)} deliver{'y' if len(created) == 1 else 'ies'}")
     for new_id in created:
@@ -225,7 +210,7 @@ def recover(
                 task = progress.add_task("recover", total=total)
                 done = _recover_all(conn, now, force, lambda n: progress.advance(task, n))
     if json_:
-        _json({"requeued": done})
+        print_json({"requeued": done})
         return
     typer.echo(f"requeued {done} deliver{'y' if done == 1 else 'ies'}")
 

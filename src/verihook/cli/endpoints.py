@@ -10,8 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from verihook.cli.db import DatabaseOption, JsonOption, open_provider, print_json
+from verihook.cli.db import open_provider
 from verihook.cli.errors import reports_errors
+from verihook.cli.options import DatabaseOption, JsonOption, print_json
 from verihook.exceptions import InvalidInput
 from verihook.provider import Endpoint
 from verihook.provider.endpoints import DEFAULT_MAX_IN_FLIGHT

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from verihook.cli.deliveries import DatabaseOption
 from verihook.cli.errors import fail, reports_errors
+from verihook.cli.options import DatabaseOption
 from verihook.delivery.metrics import WorkerMetrics
 from verihook.delivery.worker import Worker
 from verihook.store import DEFAULT_DATABASE_URL
