@@ -138,7 +138,12 @@ class SqliteDatabase(Database):
     def connect(self) -> Connection:
         try:
             raw = sqlite3.connect(
-                self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+                self.path,
+                timeout=10.0,
+                isolation_level=None,
+                check_same_thread=False,
+                # Batch statements vary with the batch size: the default 128 thrashes.
+                cached_statements=1024,
             )
             # WAL: readers never block the writer. synchronous=FULL: a commit is on disk
             # before we answer, which is what "durably stored" promises.
