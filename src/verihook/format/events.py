@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,6 @@ _UUID = re.compile(
     "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 ).fullmatch
 _new_event = object.__new__
-_set = object.__setattr__
 # A JSON integer beyond this is not a plausible unix time (and not a JS safe integer).
 _MAX_TIMESTAMP = 2**53 - 1
 
@@ -157,16 +156,31 @@ def parse_event_object(obj: object) -> WebhookEvent | UnknownEvent:
     if event_type is EventType.VERIFICATION_REVIEWED and status is Status.PENDING:
         raise InvalidEvent("a VERIFICATION_REVIEWED event is approved or declined, never pending")
     extra = {k: v for k, v in obj.items() if k not in _FIELDS} if len(obj) > 6 else {}
-    # Every field is checked above; skip __init__ and its second round of the same checks.
+    # Every field is checked above; skip __init__ and its second round of the same checks,
+    # and fill the slots through their descriptors (cheaper than object.__setattr__).
     event = _new_event(WebhookEvent)
-    _set(event, "event", event_type)
-    _set(event, "key", key.lower())
-    _set(event, "status", status)
-    _set(event, "created", created)
-    _set(event, "updated", updated)
-    _set(event, "processed", processed)
-    _set(event, "extra", extra)
+    _SET_EVENT(event, event_type)
+    _SET_KEY(event, key.lower())
+    _SET_STATUS(event, status)
+    _SET_CREATED(event, created)
+    _SET_UPDATED(event, updated)
+    _SET_PROCESSED(event, processed)
+    _SET_EXTRA(event, extra)
     return event
+
+
+def _slot_setter(name: str) -> Callable[[WebhookEvent, Any], None]:
+    setter: Callable[[WebhookEvent, Any], None] = WebhookEvent.__dict__[name].__set__
+    return setter
+
+
+_SET_EVENT = _slot_setter("event")
+_SET_KEY = _slot_setter("key")
+_SET_STATUS = _slot_setter("status")
+_SET_CREATED = _slot_setter("created")
+_SET_UPDATED = _slot_setter("updated")
+_SET_PROCESSED = _slot_setter("processed")
+_SET_EXTRA = _slot_setter("extra")
 
 
 def _check_event(event: WebhookEvent) -> None:
