@@ -11,12 +11,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from verihook.cli.errors import fail, reports_errors
-from verihook.cli.options import DatabaseOption, JsonOption, print_json
+from verihook.cli.options import DatabaseOption, JsonOption, console, print_json
 from verihook.delivery import DELIVERY_MIGRATIONS
 from verihook.delivery import queue as q
 from verihook.exceptions import InvalidInput
@@ -97,7 +96,7 @@ def list_(
         last = str(r.last_status_code) if r.last_status_code is not None else (r.last_error or "")
         when = _time(r.completed_at if r.state != "pending" else r.next_attempt_at)
         table.add_row(r.id, r.endpoint_id, r.event_type, state_text, str(r.attempts), last, when)
-    Console().print(table)
+    console().print(table)
 
 
 @app.command("show")
@@ -114,13 +113,13 @@ def show(
     if json_:
         print_json({**delivery.to_dict(), "attempts": [a.to_dict() for a in attempts]})
         return
-    console = Console()
+    out = console()
     info = Table.grid(padding=(0, 2))
     for key, value in delivery.to_dict().items():
         if key.endswith("_at") and value is not None:
             value = _time(value)
         info.add_row(key, "" if value is None else str(value))
-    console.print(info)
+    out.print(info)
     table = Table(title="attempts")
     for name in ("#", "started", "ms", "status", "outcome", "error", "response"):
         table.add_column(name)
@@ -134,7 +133,7 @@ def show(
             a.error or "",
             (a.response_body or "")[:80],
         )
-    console.print(table)
+    out.print(table)
 
 
 @app.command("replay")

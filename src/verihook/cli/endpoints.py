@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from verihook.cli.db import open_provider
 from verihook.cli.errors import reports_errors
-from verihook.cli.options import DatabaseOption, JsonOption, print_json
+from verihook.cli.options import DatabaseOption, JsonOption, console, print_json
 from verihook.exceptions import InvalidInput
 from verihook.provider import Endpoint
 from verihook.provider.endpoints import DEFAULT_MAX_IN_FLIGHT
@@ -124,7 +123,7 @@ def list_(db: DatabaseOption = DEFAULT_DATABASE_URL, json_: JsonOption = False) 
             "yes" if e.encrypted else "no",
             _time(e.created_at),
         )
-    Console().print(table)
+    console().print(table)
 
 
 @app.command("show")

@@ -1,13 +1,19 @@
-"""Options and output shared by the command groups: ``--db``, ``--json``, JSON printing."""
+"""Options and output shared by the command groups: ``--db``, ``--json``, tables, JSON."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.console import Console
 
-__all__ = ["DatabaseOption", "JsonOption", "print_json"]
+__all__ = ["DatabaseOption", "JsonOption", "console", "print_json"]
+
+# Without a terminal rich assumes 80 columns and squeezes a table of ids until some columns
+# are zero wide; piped output gets room enough for the widest table instead.
+_PIPED_WIDTH = 200
 
 DatabaseOption = Annotated[
     str,
@@ -23,3 +29,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for script
 
 def print_json(value: Any) -> None:
     typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode("utf-8"))
+
+
+def console() -> Console:
+    """A console for tables: the terminal's width, or a wide one when output is piped."""
+    return Console() if sys.stdout.isatty() else Console(width=_PIPED_WIDTH)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from verihook.cli.db import open_provider
 from verihook.cli.errors import reports_errors
-from verihook.cli.options import DatabaseOption, JsonOption, print_json
+from verihook.cli.options import DatabaseOption, JsonOption, console, print_json
 from verihook.exceptions import InvalidInput
 from verihook.provider import Decision, Stage, Thresholds, Verification
 from verihook.store import DEFAULT_DATABASE_URL
@@ -87,7 +86,7 @@ def show(key: Key, db: DatabaseOption = DEFAULT_DATABASE_URL, json_: JsonOption 
         for e in events:
             counts = ", ".join(f"{n} {state}" for state, n in sorted(e["deliveries"].items()))
             table.add_row(e["id"], e["event"], e["payload"]["status"], counts or "none")
-        Console().print(table)
+        console().print(table)
 
 
 @app.command("list")
@@ -113,7 +112,7 @@ def list_(
         table.add_column(name)
     for v in verifications:
         table.add_row(v.key, v.stage.value, v.status.value, _score(v), str(v.updated))
-    Console().print(table)
+    console().print(table)
 
 
 @app.command("thresholds")
