@@ -3,19 +3,8 @@
 // stdout: {"per_second": [one figure per round], "checksum": n}
 // Plain JS, no dependencies. The secret comes on stdin so it never shows in `ps`.
 "use strict";
-const crypto = require("crypto");
-
-// As in the guide: base64 -> IV (first 16 bytes) + ciphertext, AES-256-CBC, toString, JSON.parse.
-function decryptWebhook(requestBody, secret) {
-  const encrypted_result = Buffer.from(requestBody, "base64");
-  const iv = encrypted_result.subarray(0, 16);
-  const cipher = crypto.createDecipheriv("aes-256-cbc", secret, iv);
-  const decrypted_result_bytes = Buffer.concat([
-    cipher.update(encrypted_result.subarray(16)),
-    cipher.final(),
-  ]);
-  return JSON.parse(decrypted_result_bytes.toString());
-}
+// The guide's decryption, the same function the HTTP peers use.
+const { decryptWebhook } = require("./guide.js");
 
 function run(bodies, secret, count) {
   // A checksum of what was parsed, so no step can be optimised away.
