@@ -56,7 +56,9 @@ from verihook.receiver.handlers import Handlers
 from verihook.receiver.reconcile import VerificationState
 from verihook.receiver.retry import HandlerRetry
 from verihook.store import DEFAULT_DATABASE_URL, Connection, GroupCommitter, migrate, open_database
+from verihook.store.database import SqliteDatabase
 from verihook.store.inbox_schema import INBOX_MIGRATIONS
+from verihook.store.wal_writer import SqliteWalWriter
 
 if TYPE_CHECKING:
     from verihook.receiver.app import ReceiverApp
@@ -160,7 +162,12 @@ class Receiver:
         with self._lock:
             if self._committer is None:
                 migrate(self.database, INBOX_MIGRATIONS)
-                self._committer = GroupCommitter(self.database, name="verihook-inbox-writer")
+                name = "verihook-inbox-writer"
+                if isinstance(self.database, SqliteDatabase):
+                    # The event loop writes its batches itself; see SqliteWalWriter.
+                    self._committer = SqliteWalWriter(self.database, name=name)
+                else:
+                    self._committer = GroupCommitter(self.database, name=name)
 
     def start(self) -> None:
         """Open the store and start running handlers in the background."""
@@ -243,7 +250,11 @@ class Receiver:
             return
         items = [item for item, _ in batch]
         futures = [future for _, future in batch]
-        written = committer.submit(partial(_store_batch, items=items, now=self._clock()))
+        job = partial(_store_batch, items=items, now=self._clock())
+        if isinstance(committer, SqliteWalWriter):
+            written = committer.submit_inline(job)
+        else:
+            written = committer.submit(job)
 
         def resolve(done: Future[list[inbox.Stored | Exception]]) -> None:
             error = done.exception()

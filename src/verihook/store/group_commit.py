@@ -83,8 +83,12 @@ class GroupCommitter:
                     break
                 batch.append(item)
             self._commit(batch)
+        self._close_connection()
+
+    def _close_connection(self) -> None:
         if self._conn is not None:
             self._conn.close()
+            self._conn = None
 
     def _commit(self, batch: list[tuple[WriteJob[Any], Future[Any]]]) -> None:
         outcomes: list[tuple[bool, Any]] = []
@@ -111,7 +115,10 @@ class GroupCommitter:
             for _, future in batch:
                 future.set_exception(failure)
             return
-        for (ok, value), (_, future) in zip(outcomes, batch, strict=True):
+        self._resolve(outcomes, [future for _, future in batch])
+
+    def _resolve(self, outcomes: list[tuple[bool, Any]], futures: list[Future[Any]]) -> None:
+        for (ok, value), future in zip(outcomes, futures, strict=True):
             if ok:
                 future.set_result(value)
             else:
