@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 from concurrent.futures import Future
 from typing import Any
@@ -29,6 +30,9 @@ from verihook.store.group_commit import GroupCommitter, WriteJob
 __all__ = ["SqliteWalWriter"]
 
 log = logging.getLogger("verihook.store")
+
+# As SqliteDatabase.connect sets it: how long the writer thread waits for another writer.
+_BUSY_TIMEOUT_MS = 10000
 
 
 class SqliteWalWriter(GroupCommitter):
@@ -55,24 +59,35 @@ class SqliteWalWriter(GroupCommitter):
         if not self._conn_lock.acquire(blocking=False):
             return self.submit(job)
         future: Future[Any] = Future()
+        held, started = True, False
         try:
             if self._closed:
                 raise StoreUnavailable("the store is closed")
             conn = self._connection()
-            with conn.transaction():
-                value = job(conn)
+            # Never wait for another process's write lock on the caller's thread (an event
+            # loop): BEGIN fails at once instead, and the writer thread waits for it.
+            conn.execute("PRAGMA busy_timeout=0")
+            try:
+                with conn.transaction():
+                    started = True
+                    value = job(conn)
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             # Queued while holding the connection: close() cannot stop the fsync thread
             # between this commit and its queueing.
             self._to_sync([(future, value)])
         except StoreUnavailable as exc:
+            if not started and _is_busy(exc):
+                held = False
+                self._conn_lock.release()
+                return self.submit(job)
             self._forget_connection()
             future.set_exception(exc)
-            return future
         except Exception as exc:  # the job's own failure: its transaction is rolled back
             future.set_exception(exc)
-            return future
         finally:
-            self._conn_lock.release()
+            if held:
+                self._conn_lock.release()
         return future
 
     def close(self, timeout: float = 10.0) -> None:
@@ -160,3 +175,12 @@ class SqliteWalWriter(GroupCommitter):
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _is_busy(exc: StoreUnavailable) -> bool:
+    """Another connection holds the write lock (SQLITE_BUSY): nothing of ours went wrong."""
+    cause = exc.__cause__
+    return (
+        isinstance(cause, sqlite3.OperationalError)
+        and getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+    )

@@ -69,3 +69,26 @@ def test_closed_writer_refuses_inline_jobs(sqlite_url: str) -> None:
     assert pending.result(timeout=10) == 1
     with pytest.raises(StoreUnavailable):
         writer.submit_inline(_insert(2)).result(timeout=10)
+
+
+def test_inline_never_waits_for_another_process_write_lock(sqlite_url: str) -> None:
+    # Another connection (as another process would) holds SQLite's write lock: an inline job
+    # must not block its caller (an event loop) for busy_timeout; the writer thread waits.
+    database = _setup(sqlite_url)
+    writer = SqliteWalWriter(database)
+    other = database.connect()
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO t (n) VALUES (?)", (1000,))
+        future = writer.submit_inline(_insert(1))
+        # Had it waited on the lock, it would have given up with an error by now.
+        assert not future.done()
+        other.execute("COMMIT")
+        assert future.result(timeout=10) == 1
+        with database.connection() as conn:
+            assert conn.execute("SELECT n FROM t ORDER BY n") == [(1,), (1000,)]
+        # The inline path works again once the lock is free.
+        assert writer.submit_inline(_insert(2)).result(timeout=10) == 2
+    finally:
+        other.close()
+        writer.close()
