@@ -64,15 +64,11 @@ class SqliteWalWriter(GroupCommitter):
             if self._closed:
                 raise StoreUnavailable("the store is closed")
             conn = self._connection()
-            # Never wait for another process's write lock on the caller's thread (an event
-            # loop): BEGIN fails at once instead, and the writer thread waits for it.
-            conn.execute("PRAGMA busy_timeout=0")
-            try:
-                with conn.transaction():
-                    started = True
-                    value = job(conn)
-            finally:
-                conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            # The connection's busy timeout is 0 (see _connection): if another process holds
+            # the write lock, BEGIN fails at once and the writer thread waits for it instead.
+            with conn.transaction():
+                started = True
+                value = job(conn)
             # Queued while holding the connection: close() cannot stop the fsync thread
             # between this commit and its queueing.
             self._to_sync([(future, value)])
@@ -103,7 +99,20 @@ class SqliteWalWriter(GroupCommitter):
 
     def _commit(self, batch: list[tuple[WriteJob[Any], Future[Any]]]) -> None:
         with self._conn_lock:
-            super()._commit(batch)
+            # The writer thread may wait for another process's write lock; inline callers
+            # must not. Switched here, on the rarely used thread path, so that the hot inline
+            # path runs no extra statement (each one is a GIL hand-off on one core).
+            self._set_busy_timeout(_BUSY_TIMEOUT_MS)
+            try:
+                super()._commit(batch)
+            finally:
+                self._set_busy_timeout(0)
+
+    def _set_busy_timeout(self, milliseconds: int) -> None:
+        try:
+            self._connection().execute(f"PRAGMA busy_timeout={milliseconds}")
+        except StoreUnavailable:
+            self._forget_connection()  # _commit reconnects and reports the outage
 
     def _resolve(self, outcomes: list[tuple[bool, Any]], futures: list[Future[Any]]) -> None:
         done = []
@@ -120,6 +129,7 @@ class SqliteWalWriter(GroupCommitter):
             # Commits write the WAL without syncing it; the fsync thread makes them durable
             # before anyone is told so.
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=0")
             self._conn = conn
         return self._conn
 
