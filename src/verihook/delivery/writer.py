@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import queue
 import threading
 import time
@@ -29,6 +28,7 @@ from typing import Any, TypeVar
 
 from verihook.exceptions import StoreUnavailable
 from verihook.store.database import Connection, SqliteDatabase
+from verihook.store.wal_writer import fsync_wal
 
 __all__ = ["SqliteDeliveryWriter"]
 
@@ -191,16 +191,6 @@ class SqliteDeliveryWriter:
                 future.set_result(value)
 
     def _fsync_wal(self) -> None:
-        # Everything the writer committed before these jobs were queued is in the WAL file;
-        # fsync is per file, not per descriptor, so this syncs what SQLite wrote. The WAL
-        # exists while our connection is open (it committed), and is reused, never replaced.
-        try:
-            fd = os.open(self._wal_path, os.O_RDONLY)
-        except FileNotFoundError:
-            # SQLite removes the WAL only when its last connection closes, after checkpointing
-            # it into the database file and syncing that: what was in it is on disk.
-            return
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        # Everything the writer committed before these jobs were queued is in the WAL file.
+        # The WAL exists while our connection is open (it committed), and is reused.
+        fsync_wal(self._wal_path)

@@ -27,7 +27,7 @@ from verihook.exceptions import StoreUnavailable
 from verihook.store.database import Connection, SqliteDatabase
 from verihook.store.group_commit import GroupCommitter, WriteJob
 
-__all__ = ["SqliteWalWriter"]
+__all__ = ["SqliteWalWriter", "fsync_wal"]
 
 log = logging.getLogger("verihook.store")
 
@@ -173,18 +173,25 @@ class SqliteWalWriter(GroupCommitter):
                 future.set_result(value)
 
     def _fsync_wal(self) -> None:
-        # Everything committed before these futures were queued is in the WAL file; fsync is
-        # per file, not per descriptor, so this syncs what SQLite wrote.
-        try:
-            fd = os.open(self._wal_path, os.O_RDONLY)
-        except FileNotFoundError:
-            # SQLite removes the WAL only when its last connection closes, after checkpointing
-            # it into the database file and syncing that: what was in it is on disk.
-            return
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        # Everything committed before these futures were queued is in the WAL file.
+        fsync_wal(self._wal_path)
+
+
+def fsync_wal(wal_path: str) -> None:
+    """Make every commit already written to a SQLite WAL durable.
+
+    fsync is per file, not per descriptor, so a descriptor of our own syncs what SQLite wrote.
+    """
+    try:
+        fd = os.open(wal_path, os.O_RDONLY)
+    except FileNotFoundError:
+        # SQLite removes the WAL only when its last connection closes, after checkpointing
+        # it into the database file and syncing that: what was in it is on disk.
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _is_busy(exc: StoreUnavailable) -> bool:
