@@ -3,10 +3,10 @@
 One asyncio loop drives up to ``concurrency`` attempts. Finished attempts' records wait (at
 most a few ms) for the next claim and are written just before it, in the same writer queue,
 so a batch of outcomes and the claim that refills their slots share one transaction. On
-SQLite the writer answers the claim at COMMIT and the records after their fsync (writer.py);
-on PostgreSQL claims run in short transactions of their own. On PostgreSQL a LISTEN
-connection wakes the loop the moment an event commits; polling covers everything else (and is
-all SQLite has).
+SQLite the writer answers the claim at COMMIT and the records after their fsync
+(store/wal_writer.py); on PostgreSQL claims run in short transactions of their own. On
+PostgreSQL a LISTEN connection wakes the loop the moment an event commits; polling covers
+everything else (and is all SQLite has).
 
 Shutdown (``stop()``, SIGTERM, SIGINT): no new claims; attempts in flight get ``grace``
 seconds to finish and be recorded, the rest are released back to the queue with their
@@ -48,11 +48,11 @@ from verihook.delivery.queue import (
 from verihook.delivery.retry import RetrySchedule
 from verihook.delivery.schema import DELIVERY_MIGRATIONS
 from verihook.delivery.sender import DEFAULT_TIMEOUT, Sender
-from verihook.delivery.writer import SqliteDeliveryWriter
 from verihook.exceptions import InvalidInput, StoreUnavailable
 from verihook.store import GroupCommitter, migrate, open_database
 from verihook.store.database import SqliteDatabase
 from verihook.store.provider_schema import PROVIDER_MIGRATIONS
+from verihook.store.wal_writer import SqliteWalWriter
 
 __all__ = ["Worker"]
 
@@ -108,7 +108,7 @@ class Worker:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.listen = listen and postgres
 
-        self._committer: GroupCommitter | SqliteDeliveryWriter | None = None
+        self._committer: GroupCommitter | None = None
         self._claimer: GroupCommitter | None = None
         self._tasks: dict[asyncio.Task[None], ClaimedDelivery] = {}
         self._changed = asyncio.Event()
@@ -148,8 +148,8 @@ class Worker:
             migrate, self.database, [*PROVIDER_MIGRATIONS, *DELIVERY_MIGRATIONS]
         )
         if isinstance(self.database, SqliteDatabase):
-            # Claims answered at COMMIT, records after the fsync (see writer.py).
-            self._committer = SqliteDeliveryWriter(self.database)
+            # Claims answered at COMMIT, records after the fsync (see store/wal_writer.py).
+            self._committer = SqliteWalWriter(self.database, name="verihook-delivery-writer")
         else:
             self._committer = GroupCommitter(self.database, name="verihook-delivery-writer")
         if self.database.dialect == "postgres":
@@ -308,7 +308,7 @@ class Worker:
         # Records of finished attempts go first: the claim refills their slots, so it must
         # not commit before them (a kill in between would leave more leases than slots).
         self._flush_now()
-        if isinstance(self._committer, SqliteDeliveryWriter):
+        if isinstance(self._committer, SqliteWalWriter):
             return await self._committer.run(job, durable=False)
         return await (self._claimer or self._committer).run(job)
 

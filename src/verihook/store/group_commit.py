@@ -24,6 +24,9 @@ __all__ = ["GroupCommitter", "WriteJob"]
 
 T = TypeVar("T")
 WriteJob = Callable[[Connection], T]
+# A job, its caller's future, and whether the answer must wait until the commit is on disk
+# (always so here; SqliteWalWriter can answer non-durable jobs at COMMIT).
+QueuedJob = tuple[WriteJob[Any], Future[Any], bool]
 
 log = logging.getLogger("verihook.store")
 
@@ -47,7 +50,7 @@ class GroupCommitter:
         if self._closed:
             future.set_exception(StoreUnavailable("the store is closed"))
             return future
-        self._jobs.put((job, future))
+        self._jobs.put((job, future, True))
         return future
 
     async def run(self, job: WriteJob[T]) -> T:
@@ -90,12 +93,12 @@ class GroupCommitter:
             self._conn.close()
             self._conn = None
 
-    def _commit(self, batch: list[tuple[WriteJob[Any], Future[Any]]]) -> None:
+    def _commit(self, batch: list[QueuedJob]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn = self._connection()
             with conn.transaction():
-                for job, _ in batch:
+                for job, _, _ in batch:
                     try:
                         with conn.savepoint():
                             outcomes.append((True, job(conn)))
@@ -105,20 +108,20 @@ class GroupCommitter:
                         outcomes.append((False, exc))
         except StoreUnavailable as exc:
             self._drop_connection()
-            for _, future in batch:
+            for _, future, _ in batch:
                 future.set_exception(exc)
             return
         except Exception as exc:  # a bug in a job's error path must not kill the writer
             log.exception("group commit failed")
             self._drop_connection()
             failure = StoreUnavailable(f"store write failed: {type(exc).__name__}")
-            for _, future in batch:
+            for _, future, _ in batch:
                 future.set_exception(failure)
             return
-        self._resolve(outcomes, [future for _, future in batch])
+        self._resolve(outcomes, batch)
 
-    def _resolve(self, outcomes: list[tuple[bool, Any]], futures: list[Future[Any]]) -> None:
-        for (ok, value), future in zip(outcomes, futures, strict=True):
+    def _resolve(self, outcomes: list[tuple[bool, Any]], batch: list[QueuedJob]) -> None:
+        for (ok, value), (_, future, _) in zip(outcomes, batch, strict=True):
             if ok:
                 future.set_result(value)
             else:

@@ -12,24 +12,33 @@ of the WAL that began after its commit, and SQLite replays the WAL as a prefix, 
 cut keeps every answered commit. (NORMAL rather than OFF: SQLite still syncs the WAL before a
 checkpoint copies it into the database file, which stays consistent.) Jobs from other threads
 (``submit``) go through the writer thread as in ``GroupCommitter``, answered the same way.
+
+``submit(job, durable=False)`` is answered at COMMIT instead: for work that needs no
+durability, like the delivery worker's claims (a claim lost in a power cut only un-leases
+rows, which fall due again), so the slots it fills do not wait for an fsync. Jobs keep their
+order, so such a job commits with or after every job submitted before it, and since SQLite
+replays the WAL as a prefix, a power cut that keeps it keeps those too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
 import threading
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar
 
 from verihook.exceptions import StoreUnavailable
 from verihook.store.database import Connection, SqliteDatabase
-from verihook.store.group_commit import GroupCommitter, WriteJob
+from verihook.store.group_commit import GroupCommitter, QueuedJob, WriteJob
 
 __all__ = ["SqliteWalWriter", "fsync_wal"]
 
 log = logging.getLogger("verihook.store")
+
+T = TypeVar("T")
 
 # As SqliteDatabase.connect sets it: how long the writer thread waits for another writer.
 _BUSY_TIMEOUT_MS = 10000
@@ -47,9 +56,25 @@ class SqliteWalWriter(GroupCommitter):
         self._unsynced: list[tuple[Future[Any], Any]] = []
         self._sync_wanted = threading.Condition()
         self._writer_done = False
+        # Set by the first inline job: from then on the connection never waits for another
+        # process's write lock, except on the writer thread (see _commit).
+        self._inline = False
         self._syncer = threading.Thread(target=self._sync_loop, name=f"{name}-fsync", daemon=True)
         self._syncer.start()
         super().__init__(database, max_batch=max_batch, name=name)
+
+    def submit(self, job: WriteJob[T], *, durable: bool = True) -> Future[T]:
+        """Run ``job`` on the writer thread; answered after the fsync, or at COMMIT when not
+        ``durable``."""
+        future: Future[T] = Future()
+        if self._closed:
+            future.set_exception(StoreUnavailable("the store is closed"))
+            return future
+        self._jobs.put((job, future, durable))
+        return future
+
+    async def run(self, job: WriteJob[T], *, durable: bool = True) -> T:
+        return await asyncio.wrap_future(self.submit(job, durable=durable))
 
     def submit_inline(self, job: WriteJob[Any]) -> Future[Any]:
         """Run ``job`` in its own transaction now, on this thread; resolve after the fsync.
@@ -63,7 +88,10 @@ class SqliteWalWriter(GroupCommitter):
         try:
             if self._closed:
                 raise StoreUnavailable("the store is closed")
+            first_inline, self._inline = not self._inline, True
             conn = self._connection()
+            if first_inline:
+                conn.execute("PRAGMA busy_timeout=0")
             # The connection's busy timeout is 0 (see _connection): if another process holds
             # the write lock, BEGIN fails at once and the writer thread waits for it instead.
             with conn.transaction():
@@ -97,8 +125,11 @@ class SqliteWalWriter(GroupCommitter):
 
     # -- the writer thread (GroupCommitter's loop) ------------------------------------------
 
-    def _commit(self, batch: list[tuple[WriteJob[Any], Future[Any]]]) -> None:
+    def _commit(self, batch: list[QueuedJob]) -> None:
         with self._conn_lock:
+            if not self._inline:
+                super()._commit(batch)
+                return
             # The writer thread may wait for another process's write lock; inline callers
             # must not. Switched here, on the rarely used thread path, so that the hot inline
             # path runs no extra statement (each one is a GIL hand-off on one core).
@@ -114,13 +145,15 @@ class SqliteWalWriter(GroupCommitter):
         except StoreUnavailable:
             self._forget_connection()  # _commit reconnects and reports the outage
 
-    def _resolve(self, outcomes: list[tuple[bool, Any]], futures: list[Future[Any]]) -> None:
+    def _resolve(self, outcomes: list[tuple[bool, Any]], batch: list[QueuedJob]) -> None:
         done = []
-        for (ok, value), future in zip(outcomes, futures, strict=True):
-            if ok:
+        for (ok, value), (_, future, durable) in zip(outcomes, batch, strict=True):
+            if not ok:
+                future.set_exception(value)
+            elif durable:
                 done.append((future, value))
             else:
-                future.set_exception(value)
+                future.set_result(value)
         self._to_sync(done)
 
     def _connection(self) -> Connection:
@@ -129,7 +162,8 @@ class SqliteWalWriter(GroupCommitter):
             # Commits write the WAL without syncing it; the fsync thread makes them durable
             # before anyone is told so.
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=0")
+            if self._inline:
+                conn.execute("PRAGMA busy_timeout=0")
             self._conn = conn
         return self._conn
 

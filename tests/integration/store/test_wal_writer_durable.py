@@ -1,4 +1,5 @@
-"""The SQLite worker's writer, on a real SQLite file: order, visibility, failures, close."""
+"""SqliteWalWriter on its writer thread, durable and not (the delivery worker's use): order,
+visibility, failures, close, on a real SQLite file."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from verihook.delivery.writer import SqliteDeliveryWriter
 from verihook.exceptions import StoreUnavailable
 from verihook.store import open_database
 from verihook.store.database import Connection, SqliteDatabase
+from verihook.store.wal_writer import SqliteWalWriter
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def rows(database: SqliteDatabase) -> list[tuple[Any, ...]]:
 
 
 def test_jobs_run_in_order_and_answer_with_their_values(database: SqliteDatabase) -> None:
-    writer = SqliteDeliveryWriter(database)
+    writer = SqliteWalWriter(database)
     try:
         futures = [writer.submit(insert(n, "record"), durable=n % 3 != 0) for n in range(1, 301)]
         assert [f.result(10) for f in futures] == list(range(1, 301))
@@ -50,7 +51,7 @@ def test_jobs_run_in_order_and_answer_with_their_values(database: SqliteDatabase
 
 
 def test_an_eager_job_is_committed_when_answered(database: SqliteDatabase) -> None:
-    writer = SqliteDeliveryWriter(database)
+    writer = SqliteWalWriter(database)
     try:
         writer.submit(insert(1, "claim"), durable=False).result(10)
         # Another connection (another process, say) sees it: it is committed, not pending.
@@ -62,7 +63,7 @@ def test_an_eager_job_is_committed_when_answered(database: SqliteDatabase) -> No
 
 
 def test_a_failing_job_fails_alone(database: SqliteDatabase) -> None:
-    writer = SqliteDeliveryWriter(database)
+    writer = SqliteWalWriter(database)
     try:
         ok = writer.submit(insert(1, "record"))
         duplicate = writer.submit(insert(1, "record"))
@@ -77,7 +78,7 @@ def test_a_failing_job_fails_alone(database: SqliteDatabase) -> None:
 
 
 def test_close_finishes_what_was_submitted_then_refuses(database: SqliteDatabase) -> None:
-    writer = SqliteDeliveryWriter(database)
+    writer = SqliteWalWriter(database)
     futures = [writer.submit(insert(n, "record")) for n in range(1, 51)]
     writer.close()
     assert all(f.done() and f.result() == n for n, f in enumerate(futures, start=1))
@@ -91,7 +92,7 @@ def test_an_unwritable_store_fails_the_jobs_and_recovers(tmp_path: Path) -> None
     missing = tmp_path / "gone" / "writer.db"  # its directory does not exist yet
     db = open_database(f"sqlite:///{missing}")
     assert isinstance(db, SqliteDatabase)
-    writer = SqliteDeliveryWriter(db)
+    writer = SqliteWalWriter(db)
     try:
         failed = writer.submit(lambda conn: conn.execute("SELECT 1"))
         with pytest.raises(StoreUnavailable):
