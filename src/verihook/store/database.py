@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import re
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -147,13 +148,29 @@ class SqliteDatabase(Database):
             )
             # WAL: readers never block the writer. synchronous=FULL: a commit is on disk
             # before we answer, which is what "durably stored" promises.
-            raw.execute("PRAGMA journal_mode=WAL")
+            _enter_wal_mode(raw, deadline=time.monotonic() + 10.0)
             raw.execute("PRAGMA synchronous=FULL")
             raw.execute("PRAGMA foreign_keys=ON")
             raw.execute("PRAGMA busy_timeout=10000")
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
         return _SqliteConnection(raw)
+
+
+def _enter_wal_mode(raw: sqlite3.Connection, deadline: float) -> None:
+    # Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is
+    # locked" at once (the busy handler is not consulted) while another connection holds any
+    # lock: several processes opening a fresh database together all race here.
+    delay = 0.001
+    while True:
+        try:
+            raw.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 class _SqliteConnection(Connection):
