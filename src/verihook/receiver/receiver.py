@@ -35,7 +35,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -78,12 +78,20 @@ EventLog = Callable[[list[str]], None]
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A framework-neutral HTTP answer: status, a short JSON body, its content type."""
+    """A framework-neutral HTTP answer: status, a short JSON body, its content type.
+
+    ``seq`` is the inbox number of the event a 200 from ``receive_sync`` stored (or, for a
+    duplicate, the original's), so a caller can follow its handler runs; None otherwise.
+    The async ``receive`` answers with shared constants that the ASGI app sends pre-encoded
+    (a fresh Reply per request costs it ~3 us), so its replies carry no ``seq``. It is not
+    part of the answer: ``Reply(200, b"...", seq=7) == STORED``.
+    """
 
     status: int
     body: bytes
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = ()
+    seq: int | None = field(default=None, compare=False)
 
     @classmethod
     def error(cls, status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
@@ -292,7 +300,7 @@ class Receiver:
         except Exception as exc:
             return self._store_failed(exc)
         self._log_events(job.keywords["items"], [stored])
-        return self._stored(decoded[0], stored)
+        return self._stored(decoded[0], stored, numbered=True)
 
     def _decode(
         self, headers: Mapping[str, str], body: bytes
@@ -337,15 +345,19 @@ class Receiver:
             for line in lines:
                 log.info("%s", line)
 
-    def _stored(self, event: WebhookEvent | UnknownEvent, stored: inbox.Stored) -> Reply:
+    def _stored(
+        self, event: WebhookEvent | UnknownEvent, stored: inbox.Stored, *, numbered: bool = False
+    ) -> Reply:
         if stored.duplicate:
-            return DUPLICATE
-        dispatcher = self._dispatcher
-        if dispatcher is not None and (
-            self.handlers.for_event(event) or (stored.changed and self.handlers.change_names)
-        ):
-            dispatcher.wake()
-        return STORED
+            reply = DUPLICATE
+        else:
+            reply = STORED
+            dispatcher = self._dispatcher
+            if dispatcher is not None and (
+                self.handlers.for_event(event) or (stored.changed and self.handlers.change_names)
+            ):
+                dispatcher.wake()
+        return replace(reply, seq=stored.seq) if numbered else reply
 
     def _store_failed(self, exc: Exception) -> Reply:
         if isinstance(exc, StoreUnavailable):

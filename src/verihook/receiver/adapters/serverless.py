@@ -17,9 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from verihook.exceptions import StoreUnavailable, WebhookRejected
-from verihook.format import decode_request
-from verihook.receiver import inbox
+from verihook.exceptions import StoreUnavailable
 from verihook.receiver.receiver import STORED, Receiver, Reply
 
 __all__ = ["HandlerPolicy"]
@@ -43,32 +41,21 @@ class HandlerPolicy:
             pass  # receive_sync answers 503; the next invocation tries again
 
     def after(self, headers: Mapping[str, str], body: bytes, reply: Reply, budget: float) -> None:
-        """Wait until the stored event's handler runs were each attempted, or time is up."""
-        if not self.run_handlers or reply is not STORED or not self.receiver.handlers:
+        """Wait until the stored event's handler runs were each attempted, or time is up.
+
+        ``headers`` and ``body`` are no longer read: the stored event's number comes with
+        the reply (``receive_sync`` fills ``reply.seq``), so nothing is decoded twice.
+        """
+        # A duplicate enqueued nothing: nothing to wait for.
+        seq = reply.seq
+        if not self.run_handlers or reply != STORED or seq is None or not self.receiver.handlers:
             return
         deadline = time.monotonic() + min(self.handler_wait, budget)
         try:
-            seq = self._stored_seq(headers, body)
-            while seq is not None and time.monotonic() < deadline:
+            while time.monotonic() < deadline:
                 runs = self.receiver.runs(seq)
                 if all(run.state != "pending" or run.last_error is not None for run in runs):
                     return
                 time.sleep(_POLL)
         except StoreUnavailable:
             return  # the event is stored; its runs are due in the inbox for the next try
-
-    def _stored_seq(self, headers: Mapping[str, str], body: bytes) -> int | None:
-        # The Reply does not carry the event's sequence number, so find the row by its
-        # deduplication key, decoding again with the core (the body was accepted already).
-        try:
-            event = decode_request(headers, body, self.receiver.options, time.time())
-        except WebhookRejected:
-            return None
-        if event.key is None:
-            return None
-        webhook_id = headers.get("webhook-id") or None
-        wanted = inbox.dedup_key(event, webhook_id)
-        for stored in reversed(self.receiver.history(event.key)):
-            if stored.dedup_key == wanted:
-                return stored.seq
-        return None
