@@ -12,7 +12,6 @@ batches them through the GroupCommitter, the CLI runs each in its own transactio
 
 from __future__ import annotations
 
-import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from verihook.delivery.health import CircuitBreaker, EndpointHealth
 from verihook.delivery.outcome import Decision, Next, Outcome
 from verihook.delivery.sender import AttemptResult, OutgoingRequest
 from verihook.exceptions import Conflict, InvalidInput, NotFound
+from verihook.provider.ids import new_delivery_id
 from verihook.store.database import Connection
 
 __all__ = [
@@ -466,10 +466,6 @@ def _check_id(value: str, what: str) -> None:
         raise InvalidInput(f"{what} is malformed")
 
 
-def _new_delivery_id() -> str:
-    return "dlv_" + secrets.token_urlsafe(21)
-
-
 def _notify(conn: Connection) -> None:
     if conn.dialect == "postgres":
         conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
@@ -492,7 +488,7 @@ def replay_delivery(conn: Connection, delivery_id: str, now: float) -> str:
     if row[2] == "pending":
         raise Conflict(f"delivery {delivery_id} is still pending; it will be tried again")
     _check_endpoint_enabled(conn, row[1])
-    new_id = _new_delivery_id()
+    new_id = new_delivery_id()
     _insert_pending(conn, [(new_id, row[0], row[1])], now)
     _notify(conn)
     return new_id
@@ -514,7 +510,7 @@ def replay_failed(conn: Connection, endpoint_id: str, since: float, now: float) 
         " ORDER BY f.event_id",
         (endpoint_id, since),
     )
-    new = [(_new_delivery_id(), event_id, endpoint_id) for (event_id,) in rows]
+    new = [(new_delivery_id(), event_id, endpoint_id) for (event_id,) in rows]
     _insert_pending(conn, new, now)
     if new:
         _notify(conn)
