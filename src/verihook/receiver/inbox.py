@@ -32,7 +32,9 @@ __all__ = [
     "get_event",
     "get_state",
     "next_due_at",
+    "prune_events",
     "recent_events",
+    "retry_failed_runs",
     "retry_run",
     "runs_for_event",
     "schedule_retry",
@@ -501,6 +503,49 @@ def retry_run(conn: Connection, event_seq: int, handler: str, now: float) -> Non
     )
     if not changed:
         raise NotFound(f"no failed run of handler {handler!r} for event {event_seq}")
+
+
+def retry_failed_runs(conn: Connection, now: float) -> int:
+    """``retry_run`` for every failed run at once; returns how many were queued again."""
+    return conn.rowcount(
+        "UPDATE verihook_inbox_runs SET state = 'pending', attempts = 0, next_run_at = ?,"
+        " updated_at = ? WHERE state = 'failed'",
+        (now, now),
+    )
+
+
+def prune_events(conn: Connection, before: float, include_failed: bool) -> int:
+    """Delete the events received before ``before`` whose runs are all finished, with their
+    runs; returns how many events went. Call it inside a transaction.
+
+    Finished means succeeded, or failed too with ``include_failed``; an event with a pending
+    run (due, backing off or in a handler right now) is always kept. The reconciled states
+    are kept: they are the state, not its history (a state's ``event_seq`` may then name a
+    pruned event). A duplicate of a pruned event arriving later is stored again as a new
+    event, and its ``on(...)`` handlers run again (at least once, as ever); reconciliation
+    makes it otherwise harmless: an event equal to the state never moves it, so the state
+    stays and ``on_change`` does not fire.
+    """
+    unfinished = "('pending')" if include_failed else "('pending', 'failed')"
+    doomed = (
+        "SELECT e.seq FROM verihook_inbox_events e WHERE e.received_at < ? AND NOT EXISTS"
+        " (SELECT 1 FROM verihook_inbox_runs r WHERE r.event_seq = e.seq"
+        f" AND r.state IN {unfinished})"
+    )
+    if conn.dialect == "postgres":
+        # One statement, so one snapshot picks the events and deletes both tables' rows: a
+        # run finishing meanwhile cannot put an event in the second DELETE but not the first.
+        return conn.rowcount(
+            f"WITH doomed AS ({doomed}),"
+            " runs AS (DELETE FROM verihook_inbox_runs WHERE event_seq IN"
+            " (SELECT seq FROM doomed))"
+            " DELETE FROM verihook_inbox_events WHERE seq IN (SELECT seq FROM doomed)",
+            (before,),
+        )
+    # SQLite: the transaction holds the only write lock, so both statements pick the same
+    # events (deleting an event's finished runs cannot make it unfinished).
+    conn.execute(f"DELETE FROM verihook_inbox_runs WHERE event_seq IN ({doomed})", (before,))
+    return conn.rowcount(f"DELETE FROM verihook_inbox_events WHERE seq IN ({doomed})", (before,))
 
 
 # --- reads --------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from verihook.exceptions import StoreUnavailable, WebhookRejected
+from verihook.exceptions import InvalidInput, StoreUnavailable, WebhookRejected
 from verihook.format import (
     DecodeOptions,
     EventType,
@@ -395,6 +395,33 @@ class Receiver:
         )
         if self._dispatcher is not None:
             self._dispatcher.wake()
+
+    def retry_all_failed(self) -> int:
+        """``retry`` every failed run; returns how many were queued again."""
+        self.open()
+        assert self._committer is not None
+        count = self._committer.call(partial(inbox.retry_failed_runs, now=self._clock()))
+        if count and self._dispatcher is not None:
+            self._dispatcher.wake()
+        return count
+
+    def prune(self, older_than_seconds: float, include_failed: bool = False) -> int:
+        """Delete events received more than ``older_than_seconds`` ago whose handler runs
+        all succeeded (or failed too, with ``include_failed``), and their runs, in one
+        transaction; returns how many events went. Reconciled states are kept.
+
+        A duplicate of a pruned event arriving later is stored again as a new event (its
+        ``on(...)`` handlers run again) but, being no newer than the state it already
+        made, changes no state and fires no ``on_change``. See ``inbox.prune_events``.
+        """
+        if not older_than_seconds >= 0:  # NaN too
+            raise InvalidInput("older_than_seconds must be a number of seconds >= 0")
+        self.open()
+        before = self._clock() - older_than_seconds
+        # Its own connection, not the writer's queue: a large prune would hold up every
+        # webhook's commit batched behind it (on PostgreSQL it need not wait at all).
+        with self.database.connection() as conn, conn.transaction():
+            return inbox.prune_events(conn, before=before, include_failed=include_failed)
 
     def _read(self, query: Callable[[Connection], T]) -> T:
         # Reads use their own short-lived connection: the writer is for writes, and a WAL
