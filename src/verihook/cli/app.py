@@ -65,9 +65,10 @@ app.add_typer(verifications.app, name="verifications")
 app.add_typer(db.app, name="db")
 
 # Receiver (issue 3).
-from verihook.cli import receive  # noqa: E402
+from verihook.cli import inbox, receive  # noqa: E402
 
 app.command("receive")(receive.receive)
+app.add_typer(inbox.app, name="inbox")
 
 # Delivery engine (issue 4, part 2).
 from verihook.cli import deliveries, worker  # noqa: E402
