@@ -271,6 +271,7 @@ def main() -> None:
         server = start_server(port, args.server_core, workdir)
         url = f"http://127.0.0.1:{port}/webhooks"
         ratios: dict[str, list[float]] = {"a": [], "b1": [], "b2": []}
+        steady: dict[str, list[float]] = {"a": [], "b1": [], "b2": []}
         b1: list[float] = []
         try:
             for round_ in range(args.rounds if args.skip_throughput_rate is None else 0):
@@ -280,12 +281,14 @@ def main() -> None:
                 fill(sqlite, url, args.events)
                 a, _ = run_workers(sqlite, 1, args.worker_core, args.concurrency)
                 ratios["a"].append(a / c)
+                steady["a"].append(steady_rate_from_db(sqlite) / c)
                 line.append(f"(a) {a:.0f}/s")
                 for n in (1, 2):
                     db, schema = pg_schema_url()
                     try:
                         fill(db, url, args.events)
                         rate, _ = run_workers(db, n, args.worker_core, args.concurrency)
+                        steady[f"b{n}"].append(steady_rate_from_db(db) / c)
                     finally:
                         drop_schema(schema)
                     ratios[f"b{n}"].append(rate / c)
@@ -294,13 +297,16 @@ def main() -> None:
                         b1.append(rate)
                 line.append(
                     f"(a)/(c) {a / c:.2f} (b1)/(c) {ratios['b1'][-1]:.2f}"
-                    f" (b2)/(c) {ratios['b2'][-1]:.2f}"
+                    f" (b2)/(c) {ratios['b2'][-1]:.2f}; steady-state"
+                    f" {steady['a'][-1]:.2f} / {steady['b1'][-1]:.2f} / {steady['b2'][-1]:.2f}"
                 )
                 print(" | ".join(line), flush=True)
             if b1:
                 print(f"(a)/(c): {spread(ratios['a'])}")
                 print(f"(b1)/(c): {spread(ratios['b1'])}")
                 print(f"(b2)/(c): {spread(ratios['b2'])}")
+                for name in ("a", "b1", "b2"):
+                    print(f"steady-state ({name})/(c): {spread(steady[name])}")
             target = args.skip_throughput_rate or max(b1) / 2
             db, schema = pg_schema_url()
             try:
