@@ -36,9 +36,18 @@ _STOP = object()
 class GroupCommitter:
     """A writer thread owning one connection. ``submit`` from any thread, ``run`` from asyncio."""
 
-    def __init__(self, database: Database, max_batch: int = 512, name: str = "verihook-writer"):
+    def __init__(
+        self,
+        database: Database,
+        max_batch: int = 512,
+        name: str = "verihook-writer",
+        setup: Callable[[Connection], None] | None = None,
+    ):
         self.database = database
         self.max_batch = max_batch
+        # Run on every new connection (the first and each after a reconnect): session
+        # settings that would otherwise cost a statement per transaction.
+        self.setup = setup
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._conn: Connection | None = None
         self._closed = False
@@ -97,15 +106,21 @@ class GroupCommitter:
         outcomes: list[tuple[bool, Any]] = []
         try:
             conn = self._connection()
-            with conn.transaction():
-                for job, _, _ in batch:
-                    try:
-                        with conn.savepoint():
-                            outcomes.append((True, job(conn)))
-                    except StoreUnavailable:
-                        raise
-                    except Exception as exc:
-                        outcomes.append((False, exc))
+            if len(batch) == 1:
+                # Alone, a job needs no savepoint: its transaction rolls back if it fails.
+                # Two statements fewer, which on PostgreSQL are two round trips (a lone
+                # claim or record is the usual batch at moderate rates).
+                outcomes.append(self._run_alone(conn, batch[0][0]))
+            else:
+                with conn.transaction():
+                    for job, _, _ in batch:
+                        try:
+                            with conn.savepoint():
+                                outcomes.append((True, job(conn)))
+                        except StoreUnavailable:
+                            raise
+                        except Exception as exc:
+                            outcomes.append((False, exc))
         except StoreUnavailable as exc:
             self._drop_connection()
             for _, future, _ in batch:
@@ -120,6 +135,16 @@ class GroupCommitter:
             return
         self._resolve(outcomes, batch)
 
+    @staticmethod
+    def _run_alone(conn: Connection, job: WriteJob[Any]) -> tuple[bool, Any]:
+        try:
+            with conn.transaction():
+                return True, job(conn)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            return False, exc
+
     def _resolve(self, outcomes: list[tuple[bool, Any]], batch: list[QueuedJob]) -> None:
         for (ok, value), (_, future, _) in zip(outcomes, batch, strict=True):
             if ok:
@@ -129,7 +154,14 @@ class GroupCommitter:
 
     def _connection(self) -> Connection:
         if self._conn is None:
-            self._conn = self.database.connect()
+            conn = self.database.connect()
+            if self.setup is not None:
+                try:
+                    self.setup(conn)
+                except BaseException:
+                    conn.close()
+                    raise
+            self._conn = conn
         return self._conn
 
     def _drop_connection(self) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from verihook.exceptions import InvalidInput, StoreUnavailable
 from verihook.store import (
+    Connection,
     Database,
     GroupCommitter,
     IntegrityError,
@@ -124,6 +125,28 @@ def test_group_commit_isolates_a_failing_job(database: Database) -> None:
         assert results == [1] * 200 + ["dup", 1]
         with database.connection() as conn:
             assert conn.scalar("SELECT COUNT(*) FROM notes") == 201
+    finally:
+        writer.close()
+
+
+def test_group_commit_rolls_back_a_lone_failing_job_and_goes_on(database: Database) -> None:
+    # A batch of one runs without a savepoint: its own transaction must still roll back
+    # everything the job wrote before it failed, and the next job must start clean.
+    migrate(database, [NOTES])
+    seen: list[str] = []
+    writer = GroupCommitter(database, setup=lambda conn: seen.append(conn.dialect))
+    try:
+
+        def half_then_fail(conn: Connection) -> None:
+            conn.execute("INSERT INTO notes (body) VALUES (?)", ("half",))
+            raise ValueError("the job's own failure")
+
+        with pytest.raises(ValueError, match="own failure"):
+            writer.call(half_then_fail, timeout=10)
+        assert writer.call(lambda c: c.rowcount("INSERT INTO notes (body) VALUES ('ok')")) == 1
+        with database.connection() as conn:
+            assert conn.execute("SELECT body FROM notes") == [("ok",)]
+        assert seen == [database.dialect]  # setup ran once, on the one connection
     finally:
         writer.close()
 
