@@ -50,7 +50,7 @@ from verihook.delivery.schema import DELIVERY_MIGRATIONS
 from verihook.delivery.sender import DEFAULT_TIMEOUT, Sender
 from verihook.exceptions import InvalidInput, StoreUnavailable
 from verihook.store import GroupCommitter, migrate, open_database
-from verihook.store.database import SqliteDatabase
+from verihook.store.database import Connection, SqliteDatabase
 from verihook.store.provider_schema import PROVIDER_MIGRATIONS
 from verihook.store.wal_writer import SqliteWalWriter
 
@@ -156,7 +156,9 @@ class Worker:
             # Claims hold the claim lock until they commit: give them short transactions of
             # their own instead of a share of a batch of records. (SQLite has one writer:
             # a second connection would only queue on its lock.)
-            self._claimer = GroupCommitter(self.database, name="verihook-delivery-claimer")
+            self._claimer = GroupCommitter(
+                self.database, name="verihook-delivery-claimer", setup=_claims_skip_wal_flush
+            )
         await self.sender.__aenter__()
         if self.listen:
             self._listener = asyncio.create_task(self._listen())
@@ -291,14 +293,8 @@ class Worker:
     async def _claim(self, limit: int) -> tuple[list[ClaimedDelivery], float | None]:
         assert self._committer is not None
         owner, lease, breaker, clock = self.owner, self.lease_seconds, self.breaker, self.clock
-        own_transaction = self._claimer is not None
 
         def job(conn: Any) -> tuple[list[ClaimedDelivery], float | None]:
-            if own_transaction:
-                # A claim need not wait for its WAL flush: if the server loses it in a
-                # crash, the rows are simply unleased and due again (at least once holds),
-                # and the attempt's record, committed durably, flushes the claim before it.
-                conn.execute("SET LOCAL synchronous_commit TO OFF")
             now = clock()
             got = claim(
                 conn, owner=owner, now=now, limit=limit, lease_seconds=lease, breaker=breaker
@@ -523,3 +519,10 @@ class Worker:
     def _read_stats(self) -> Any:
         with self.database.connection() as conn:
             return queue_stats(conn, self.clock())
+
+
+def _claims_skip_wal_flush(conn: Connection) -> None:
+    # The claimer's connection only claims, and a claim need not wait for its WAL flush: if
+    # the server loses it in a crash, the rows are simply unleased and due again (at least
+    # once holds), and the attempt's record, committed durably, flushes the claim before it.
+    conn.execute("SET synchronous_commit TO OFF")
