@@ -275,8 +275,14 @@ class _PostgresConnection(Connection):
             return cursor.fetchall() if cursor.description is not None else []
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        batch = list(rows)
+        if len(batch) == 1:
+            # psycopg runs executemany in pipeline mode, whose set-up and sync cost more
+            # than the one statement (an outbox write is usually one event, one delivery).
+            self.execute(sql, batch[0])
+            return
         with _postgres_errors(), self.raw.cursor() as cursor:
-            cursor.executemany(_to_pyformat(sql), list(rows))
+            cursor.executemany(_to_pyformat(sql), batch)
 
     def rowcount(self, sql: str, params: Params = ()) -> int:
         with _postgres_errors():
