@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -178,9 +179,16 @@ def produce(db: str, keys_file: str, rate: float, start_at: float, tick: float =
     conn.close()
 
 
+def _cpu_since(before: resource.struct_rusage) -> float:
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
 def latency(
-    db: str, url: str, rate: float, seconds: float, args: argparse.Namespace
+    db: str, url: str, rate: float, seconds: float, args: argparse.Namespace, cpu: dict[str, float]
 ) -> tuple[float, float, float, int]:
+    """p50/p99 event-to-delivery latency; fills ``cpu`` with CPU us per event (worker with
+    its start-up, and the producers)."""
     with SyncProvider(db, allow_private_networks=True) as provider:
         provider.add_endpoint(url, max_in_flight=256)
         n = int(rate * seconds)
@@ -214,9 +222,11 @@ def latency(
             if core is not None:
                 cmd = ["taskset", "-c", str(core), *cmd]
             producers.append(subprocess.Popen(cmd))
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         for p in producers:
             if p.wait(seconds * 4 + 60) != 0:
                 raise SystemExit("producer failed")
+        cpu["producers"] = _cpu_since(children) / n * 1e6
         achieved = n / (time.time() - start_at)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -231,8 +241,10 @@ def latency(
         for p in producers:
             if p.poll() is None:
                 p.kill()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         worker.terminate()
         worker.wait(30)
+        cpu["worker"] = _cpu_since(children) / n * 1e6
     with database.connection() as conn:
         lat = sorted(
             float(r[0])
@@ -273,6 +285,7 @@ def main() -> None:
         ratios: dict[str, list[float]] = {"a": [], "b1": [], "b2": []}
         steady: dict[str, list[float]] = {"a": [], "b1": [], "b2": []}
         b1: list[float] = []
+        cpu: dict[str, float] = {}
         try:
             for round_ in range(args.rounds if args.skip_throughput_rate is None else 0):
                 c = asyncio.run(ceiling(url, args.events, args.concurrency))
@@ -310,7 +323,9 @@ def main() -> None:
             target = args.skip_throughput_rate or max(b1) / 2
             db, schema = pg_schema_url()
             try:
-                achieved, p50, p99, count = latency(db, url, target, args.latency_seconds, args)
+                achieved, p50, p99, count = latency(
+                    db, url, target, args.latency_seconds, args, cpu
+                )
             finally:
                 drop_schema(schema)
         finally:
@@ -318,7 +333,8 @@ def main() -> None:
             server.wait(10)
     print(
         f"latency at {achieved:.0f} events/s (target {target:.0f}, {count} events):",
-        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms;",
+        f"CPU us per event: worker {cpu['worker']:.0f}, producers {cpu['producers']:.0f}",
     )
 
 
