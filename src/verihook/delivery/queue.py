@@ -156,16 +156,18 @@ def claim(
         # (the endpoint_due index hands them over in order), RETURNING brings the payload.
         rows.extend(
             conn.execute(
+                # LIMIT is a parameter so that the text, and PostgreSQL's prepared plan, is
+                # one for every share size.
                 "WITH picked AS (SELECT id FROM verihook_deliveries WHERE endpoint_id = ?"
                 " AND state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at"
-                f" LIMIT {int(share)}{row_lock})"
+                f" LIMIT ?{row_lock})"
                 " UPDATE verihook_deliveries SET attempts = attempts + 1, lease_owner = ?,"
                 " lease_expires_at = ?, next_attempt_at = ?, updated_at = ?"
                 " WHERE id IN (SELECT id FROM picked)"
                 " RETURNING id, event_id, endpoint_id, attempts,"
                 " (SELECT ev.payload FROM verihook_events ev WHERE ev.id = event_id),"
                 " (SELECT ev.created_at FROM verihook_events ev WHERE ev.id = event_id)",
-                (endpoint_id, now, owner, expires, expires, now),
+                (endpoint_id, now, int(share), owner, expires, expires, now),
             )
         )
     rows.sort(key=lambda r: (r[5], r[0]))  # oldest events first, as they were due
@@ -259,15 +261,24 @@ def record(
         )
         groups[key].append(d.id)
     applied = 0
+    update = (
+        "UPDATE verihook_deliveries SET state = ?, next_attempt_at = ?,"
+        " lease_owner = NULL, lease_expires_at = NULL, last_status_code = ?,"
+        " last_error = ?, updated_at = ?, completed_at = ?"
+        " WHERE lease_owner = ? AND attempts = ? AND state = 'pending'"
+    )
     for (state, next_at, status, error, completed, owner, attempt), ids in groups.items():
+        if conn.dialect == "postgres":
+            # One array parameter: one statement text, so one prepared plan, for any count.
+            applied += conn.rowcount(
+                update + " AND id = ANY(?)",
+                (state, next_at, status, error, now, completed, owner, attempt, ids),
+            )
+            continue
         for start in range(0, len(ids), _IDS_PER_STATEMENT):
             chunk = ids[start : start + _IDS_PER_STATEMENT]
             applied += conn.rowcount(
-                "UPDATE verihook_deliveries SET state = ?, next_attempt_at = ?,"
-                " lease_owner = NULL, lease_expires_at = NULL, last_status_code = ?,"
-                " last_error = ?, updated_at = ?, completed_at = ?"
-                " WHERE lease_owner = ? AND attempts = ? AND state = 'pending'"
-                f" AND id IN ({_placeholders(len(chunk))})",
+                update + f" AND id IN ({_placeholders(len(chunk))})",
                 (state, next_at, status, error, now, completed, owner, attempt, *chunk),
             )
     _update_health(conn, records, now, breaker)
