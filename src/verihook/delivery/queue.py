@@ -349,8 +349,11 @@ def release(
 
 def next_due(conn: Connection) -> float | None:
     """The earliest time anything pending falls due (a lease expiry counts)."""
+    # One probe per endpoint into endpoint_due (endpoints are few, deliveries many).
     value = conn.scalar(
-        "SELECT MIN(next_attempt_at) FROM verihook_deliveries WHERE state = 'pending'"
+        "SELECT MIN((SELECT d.next_attempt_at FROM verihook_deliveries d"
+        " WHERE d.endpoint_id = e.id AND d.state = 'pending'"
+        " ORDER BY d.next_attempt_at LIMIT 1)) FROM verihook_endpoints e"
     )
     return None if value is None else float(value)
 
