@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,21 +46,26 @@ def test_migrate_applies_each_step_once(database: Database) -> None:
         assert conn.execute("SELECT body, tag FROM notes") == [("a", "x")]
 
 
-def test_concurrent_migrations_do_not_collide(database: Database) -> None:
+def errors_of_threads(target: Callable[[], object], count: int) -> list[BaseException]:
+    """Run ``target`` on ``count`` threads at once; what they raised."""
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            migrate(database, [NOTES, NOTES_TAGS])
+            target()
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
+    threads = [threading.Thread(target=run) for _ in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert errors == []
+    return errors
+
+
+def test_concurrent_migrations_do_not_collide(database: Database) -> None:
+    assert errors_of_threads(lambda: migrate(database, [NOTES, NOTES_TAGS]), 4) == []
     assert applied_versions(database) == {"test": 2}
 
 
@@ -71,19 +77,7 @@ def test_many_connections_opening_a_new_sqlite_file_together_all_succeed(
     # failed with "database is locked".
     for round_ in range(200):
         database = open_database(f"sqlite:///{tmp_path}/race{round_}.db")
-        errors: list[BaseException] = []
-
-        def run(database: Database = database, errors: list[BaseException] = errors) -> None:
-            try:
-                database.connect().close()
-            except BaseException as exc:
-                errors.append(exc)
-
-        threads = [threading.Thread(target=run) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        errors = errors_of_threads(lambda db=database: db.connect().close(), 8)
         assert errors == [], f"round {round_}"
 
 
