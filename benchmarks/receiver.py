@@ -10,7 +10,12 @@ The load is wrk (benchmarks/receiver_load.lua): one thread pinned to one core, t
 to another, N connections, a warm-up then a measured run, each request a distinct encrypted event.
 After (a) the events in the SQLite file are counted against the 200s wrk saw.
 
-    python benchmarks/receiver.py [--duration 10] [--connections 64] [--only a,b,c,d]
+With --postgres, (a) stores into a fresh schema of a PostgreSQL server
+($VERIHOOK_TEST_POSTGRES_URL, else postgresql://postgres@127.0.0.1:5432/test), dropped after its
+check. The PostgreSQL server is not pinned: its backends run on both cores, wrk's included, so
+that row's CPU per request counts only the receiver process, not the database's work.
+
+    python benchmarks/receiver.py [--duration 10] [--connections 64] [--only a,b,c,d] [--postgres]
 
 Run by hand, never by the test suite. Every server it starts it stops, Ctrl-C included.
 """
@@ -33,7 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +55,9 @@ HOST = "127.0.0.1"
 PEER_BODIES = 10_000
 DEFAULT_RATE = 40_000
 INBOX_EVENTS_TABLE = "verihook_inbox_events"
+PG_SERVER = os.environ.get(
+    "VERIHOOK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 
@@ -66,6 +74,11 @@ CONTENDERS = {
     "c": Contender("c", "Node Express + guide decrypt"),
     "d": Contender("d", "Node http + guide decrypt"),
 }
+POSTGRES_RECEIVER = Contender("a", "verihook receive, durable (PostgreSQL)")
+
+
+def contender_of(name: str, args: argparse.Namespace) -> Contender:
+    return POSTGRES_RECEIVER if name == "a" and args.postgres else CONTENDERS[name]
 
 
 class Skip(Exception):
@@ -319,16 +332,46 @@ class Setup:
     args: argparse.Namespace
     # Each round of (a) gets a fresh database and events of its own.
     round: int = 0
+    # The round's PostgreSQL schema, while (a) runs and is checked (--postgres only).
+    schema: str | None = None
 
     @property
     def database(self) -> Path:
         return self.workdir / f"receiver-{self.round}.db"
 
+    @property
+    def database_url(self) -> str:
+        if self.schema is not None:
+            # The receiver creates its tables in the first schema of its search_path.
+            return f"{PG_SERVER}?options=-csearch_path%3D{self.schema}"
+        return f"sqlite:///{self.database}"
+
+
+@contextlib.contextmanager
+def fresh_store(name: str, setup: Setup) -> Iterator[None]:
+    """A fresh PostgreSQL schema for a round of (a) with --postgres, dropped once it is checked,
+    whatever happened (the SQLite files go with the work dir)."""
+    if name != "a" or not setup.args.postgres:
+        yield
+        return
+    import psycopg
+
+    schema = f"bench_receiver_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    setup.schema = schema
+    try:
+        yield
+    finally:
+        setup.schema = None
+        with psycopg.connect(PG_SERVER, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
 
 def server_command(name: str, setup: Setup, port: int) -> tuple[list[str], dict[str, str]]:
     secret = setup.secret.reveal()
     if name == "a":
-        database = f"sqlite:///{setup.database}"
+        database = setup.database_url
         if setup.args.receiver_command:
             fields = {"python": sys.executable, "host": HOST, "port": port, "db": database}
             words = shlex.split(setup.args.receiver_command)
@@ -403,14 +446,24 @@ def ensure_node_modules() -> None:
         raise Skip(f"npm {install} failed: {tail}")
 
 
-def count_stored_events(database: Path, table: str | None) -> tuple[str, int, int | None]:
-    """The events the receiver stored, read from its SQLite file once it has stopped, and the
+def count_stored_events(setup: Setup) -> tuple[str, int, int | None]:
+    """The events the receiver stored, read from its database once it has stopped, and the
     duplicates it counted (None when the table does not count them)."""
+    table = setup.args.events_table
+    if setup.schema is not None:
+        return count_stored_postgres(setup.schema, table)
+    database = setup.database
     if not database.exists():
         raise BenchmarkFailed(f"the receiver left no database at {database}")
     with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
         if table is None:
-            table = find_events_table(db)
+            names = [
+                str(row[0])
+                for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            ]
+            table = find_events_table(
+                names, lambda n: int(db.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0])
+            )
         (count,) = db.execute(f'SELECT count(*) FROM "{table}"').fetchone()
         columns = {str(row[1]) for row in db.execute(f'PRAGMA table_info("{table}")')}
         duplicates = None
@@ -420,11 +473,39 @@ def count_stored_events(database: Path, table: str | None) -> tuple[str, int, in
     return table, int(count), duplicates
 
 
-def find_events_table(db: sqlite3.Connection) -> str:
+def count_stored_postgres(schema: str, table: str | None) -> tuple[str, int, int | None]:
+    """The same count, read from the round's PostgreSQL schema with psycopg."""
+    import psycopg
+
+    with psycopg.connect(PG_SERVER, autocommit=True) as conn:
+
+        def rows(name: str) -> int:
+            found = conn.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()
+            return int(found[0]) if found else 0
+
+        if table is None:
+            listed = conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (schema,),
+            )
+            table = find_events_table([str(row[0]) for row in listed], rows)
+        count = rows(table)
+        columns = conn.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = %s",
+            (schema, table),
+        )
+        duplicates = None
+        if "duplicates" in {str(row[0]) for row in columns}:
+            total = conn.execute(
+                f'SELECT coalesce(sum(duplicates), 0) FROM "{schema}"."{table}"'
+            ).fetchone()
+            duplicates = int(total[0]) if total else 0
+    return table, count, duplicates
+
+
+def find_events_table(names: list[str], rows: Callable[[str], int]) -> str:
     """The receiver's inbox (store/inbox_schema.py), else the fullest table named for events."""
-    names = [
-        str(row[0]) for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-    ]
     if INBOX_EVENTS_TABLE in names:
         return INBOX_EVENTS_TABLE
     excluded = ("handler", "run", "attempt", "deliver", "migration", "setting", "endpoint")
@@ -435,7 +516,7 @@ def find_events_table(db: sqlite3.Connection) -> str:
         raise BenchmarkFailed(
             f"no events table found among {sorted(names)}; name it with --events-table"
         )
-    counts = {n: int(db.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0]) for n in candidates}
+    counts = {n: rows(n) for n in candidates}
     return max(candidates, key=counts.__getitem__)
 
 
@@ -454,9 +535,9 @@ def receiver_bodies(setup: Setup, max_rate: float) -> tuple[Path, Path]:
 
 
 def measure(name: str, setup: Setup, max_rate: float) -> Outcome:
-    contender = CONTENDERS[name]
-    outcome = Outcome(contender)
     args = setup.args
+    contender = contender_of(name, args)
+    outcome = Outcome(contender)
     try:
         check_available(name, args)
     except Skip as skip:
@@ -616,6 +697,19 @@ def as_json(rounds: dict[str, list[Outcome]]) -> dict[str, Any]:
     return data
 
 
+def postgres_version() -> str:
+    """The server (a) stores into; unreachable, the run stops before measuring anything."""
+    import psycopg
+
+    try:
+        with psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=10) as conn:
+            found = conn.execute("SHOW server_version").fetchone()
+    except psycopg.Error as exc:
+        raise BenchmarkFailed(f"--postgres: cannot reach {PG_SERVER}: {exc}") from None
+    # Not pinned: its backends take CPU on either core, which (a)'s figure does not count.
+    return f"PostgreSQL {found[0] if found else '?'} at {PG_SERVER} (not pinned)"
+
+
 def versions() -> str:
     def first_line(command: Sequence[str]) -> str:
         try:
@@ -671,6 +765,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         " {db} are filled in, the secret is in $VERIHOOK_BENCH_SECRET",
     )
     parser.add_argument("--events-table", help="the receiver's events table (auto-detected)")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="(a) stores into a fresh schema of $VERIHOOK_TEST_POSTGRES_URL"
+        " (postgresql://postgres@127.0.0.1:5432/test), not SQLite",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (db, logs)")
@@ -726,6 +826,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             with contextlib.suppress(Skip):
                 ensure_node_modules()
         print(versions())
+        if args.postgres:
+            print(postgres_version())
         print("load average before the run: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
         print(
             f"wrk -t1 -c{args.connections} on core {args.load_cpu}, servers on core"
@@ -742,28 +844,32 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if rounds[name] and rounds[name][0].skipped:
                     continue
                 label = f"round {number + 1}/{args.rounds}: " if args.rounds > 1 else ""
-                print(f"{label}({name}) {CONTENDERS[name].title} ...", flush=True)
-                rates = [rate_of(o) for x in rounds.values() for o in x]
-                try:
-                    outcome = measure(name, setup, max(rates, default=0.0))
-                except BenchmarkFailed as exc:
-                    # One broken contender is reported; the others are still measured.
-                    outcome = Outcome(CONTENDERS[name], skipped=f"FAILED: {exc}", failed=True)
-                rounds[name].append(outcome)
-                if outcome.skipped:
-                    print(f"    skipped: {outcome.skipped}", flush=True)
-                    continue
-                assert outcome.result is not None
-                r = outcome.result
-                cost = outcome.cpu_us_per_request
-                print(
-                    f"    {r.rate:,.0f} req/s, p99 {r.p99_ms:.2f} ms"
-                    + (f", {cost:.0f} us of server CPU per request" if cost else ""),
-                    flush=True,
-                )
-                if name == "a":
-                    verify_stored(outcome, setup)
-                    print(f"    {outcome.notes[-1]}", flush=True)
+                print(f"{label}({name}) {contender_of(name, args).title} ...", flush=True)
+                # (a) on PostgreSQL: a schema of its own, dropped after its stored check.
+                with fresh_store(name, setup):
+                    rates = [rate_of(o) for x in rounds.values() for o in x]
+                    try:
+                        outcome = measure(name, setup, max(rates, default=0.0))
+                    except BenchmarkFailed as exc:
+                        # One broken contender is reported; the others are still measured.
+                        outcome = Outcome(
+                            contender_of(name, args), skipped=f"FAILED: {exc}", failed=True
+                        )
+                    rounds[name].append(outcome)
+                    if outcome.skipped:
+                        print(f"    skipped: {outcome.skipped}", flush=True)
+                        continue
+                    assert outcome.result is not None
+                    r = outcome.result
+                    cost = outcome.cpu_us_per_request
+                    print(
+                        f"    {r.rate:,.0f} req/s, p99 {r.p99_ms:.2f} ms"
+                        + (f", {cost:.0f} us of server CPU per request" if cost else ""),
+                        flush=True,
+                    )
+                    if name == "a":
+                        verify_stored(outcome, setup)
+                        print(f"    {outcome.notes[-1]}", flush=True)
         print()
         print(report(rounds, args.markdown))
         if args.json:
@@ -792,7 +898,7 @@ def verify_stored(outcome: Outcome, setup: Setup) -> None:
     answers never counted): at most one per connection per wrk run.
     """
     assert outcome.result is not None
-    table, stored, duplicates = count_stored_events(setup.database, setup.args.events_table)
+    table, stored, duplicates = count_stored_events(setup)
     runs = [r for r in (outcome.warmup, outcome.result) if r is not None]
     answered = 1 + sum(r.ok for r in runs)
     sent = 1 + sum(r.sent for r in runs)
