@@ -278,7 +278,7 @@ class _PostgresConnection(Connection):
         batch = list(rows)
         if len(batch) == 1:
             # psycopg runs executemany in pipeline mode, whose set-up and sync cost more
-            # than the one statement (an outbox write is usually one event, one delivery).
+            # than the one statement (one attempt's record, one event's state, say).
             self.execute(sql, batch[0])
             return
         with _postgres_errors(), self.raw.cursor() as cursor:
