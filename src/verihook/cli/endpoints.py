@@ -14,7 +14,12 @@ from verihook.cli.errors import reports_errors
 from verihook.cli.options import DatabaseOption, JsonOption, console, print_json
 from verihook.exceptions import InvalidInput
 from verihook.provider import Endpoint
-from verihook.provider.endpoints import DEFAULT_MAX_IN_FLIGHT
+from verihook.provider.endpoints import (
+    ALL_EVENT_TYPES,
+    DEFAULT_MAX_IN_FLIGHT,
+    UNCHANGED,
+    Unchanged,
+)
 from verihook.store import DEFAULT_DATABASE_URL
 
 __all__ = ["app"]
@@ -140,6 +145,87 @@ def show(
     _print_endpoint(endpoint, reveal=False)
 
 
+@app.command("update")
+@reports_errors
+def update(
+    endpoint_id: EndpointId,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="New https:// URL.", show_default=False),
+    ] = None,
+    events: Annotated[
+        str | None,
+        typer.Option("--events", help="Comma-separated event types, or 'all'.", show_default=False),
+    ] = None,
+    retry_schedule: Annotated[
+        str | None,
+        typer.Option(
+            "--retry-schedule",
+            help="Comma-separated delays before each attempt, e.g. 0,5s,5m,2h, or 'default'.",
+            show_default=False,
+        ),
+    ] = None,
+    max_in_flight: Annotated[
+        int | None,
+        typer.Option("--max-in-flight", help="Deliveries in flight at once.", show_default=False),
+    ] = None,
+    rate_limit: Annotated[
+        str | None,
+        typer.Option("--rate-limit", help="Requests per second, or 'none'.", show_default=False),
+    ] = None,
+    allow_private_networks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-networks",
+            envvar="VERIHOOK_ALLOW_PRIVATE_NETWORKS",
+            help="Allow http and loopback/private addresses (development and tests).",
+        ),
+    ] = False,
+    db: DatabaseOption = DEFAULT_DATABASE_URL,
+    json_: JsonOption = False,
+) -> None:
+    """Change an endpoint's settings; its id, secrets and history stay (secrets masked).
+
+    Queued deliveries use the new URL from their next attempt; new events, the new filter.
+
+    Example: verihook endpoints update ep_... --url https://example.com/v2/webhooks --rate-limit 5
+    """
+    options = (url, events, retry_schedule, max_in_flight, rate_limit)
+    if all(option is None for option in options):
+        raise InvalidInput(
+            "nothing to change: give --url, --events, --retry-schedule, --max-in-flight"
+            " or --rate-limit"
+        )
+    chosen_events = (
+        [e.value for e in ALL_EVENT_TYPES]
+        if events is not None and events.strip().lower() == "all"
+        else events
+    )
+    schedule: list[float] | Unchanged | None = UNCHANGED
+    if retry_schedule is not None:
+        schedule = (
+            None
+            if retry_schedule.strip().lower() == "default"
+            else [parse_duration(p) for p in retry_schedule.split(",")]
+        )
+    limit: float | Unchanged | None = UNCHANGED
+    if rate_limit is not None:
+        limit = None if rate_limit.strip().lower() == "none" else _parse_rate(rate_limit)
+    with open_provider(db, allow_private_networks) as provider:
+        endpoint = provider.update_endpoint(
+            endpoint_id,
+            url=url,
+            events=chosen_events,
+            retry_schedule=schedule,
+            max_in_flight=max_in_flight,
+            rate_limit=limit,
+        )
+    if json_:
+        print_json(endpoint.to_dict())
+        return
+    _print_endpoint(endpoint, reveal=False)
+
+
 @app.command("enable")
 @reports_errors
 def enable(
@@ -231,6 +317,17 @@ def parse_duration(text: str) -> float:
         shown = text if len(text) <= 20 else text[:20] + "..."
         raise InvalidInput(f"{shown!r} is not a duration like 30s, 5m, 2h or 1d")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _parse_rate(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        shown = text if len(text) <= 20 else text[:20] + "..."
+        raise typer.BadParameter(
+            f"{shown!r} is not a number of requests per second or 'none'",
+            param_hint="'--rate-limit'",
+        ) from None
 
 
 def _events(endpoint: Endpoint) -> str:

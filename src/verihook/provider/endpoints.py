@@ -1,4 +1,5 @@
-"""Endpoints, pure: where events go, which ones, with which secrets, and how secrets rotate.
+"""Endpoints, pure: where events go, which ones, with which secrets, how secrets rotate and how
+settings change.
 
 Secrets are held as ``WebhookSecret``/``SigningSecret``, whose ``repr`` is masked, so an
 endpoint can be logged; ``to_dict(reveal=True)`` is for the one moment they are shown.
@@ -9,7 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
 from verihook.delivery.address_policy import AddressPolicy
 from verihook.exceptions import InvalidInput
@@ -20,13 +22,16 @@ __all__ = [
     "ALL_EVENT_TYPES",
     "DEFAULT_MAX_IN_FLIGHT",
     "DEFAULT_ROTATION_OVERLAP",
+    "UNCHANGED",
     "Endpoint",
+    "Unchanged",
     "check_max_in_flight",
     "check_rate_limit",
     "check_retry_schedule",
     "new_endpoint",
     "parse_event_filter",
     "rotate_secrets",
+    "update_endpoint",
 ]
 
 ALL_EVENT_TYPES: tuple[EventType, ...] = tuple(EventType)
@@ -36,6 +41,18 @@ _MAX_OVERLAP = 30 * 24 * 3600.0
 _MAX_RETRY_DELAY = 7 * 24 * 3600.0
 _MAX_RETRIES = 50
 _MASK = "********"
+
+
+class Unchanged(Enum):
+    """The type of ``UNCHANGED``: "leave this setting as it is", where None means "clear it"."""
+
+    UNCHANGED = "UNCHANGED"
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED: Final = Unchanged.UNCHANGED
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,5 +260,47 @@ def rotate_secrets(
         signing_secret=SigningSecret.generate(),
         previous_signing_secret=endpoint.signing_secret if keep_previous else None,
         previous_signing_secret_until=now + overlap if keep_previous else None,
+        updated_at=now,
+    )
+
+
+def update_endpoint(
+    endpoint: Endpoint,
+    *,
+    policy: AddressPolicy,
+    now: float,
+    url: str | None = None,
+    events: str | Iterable[str | EventType] | None = None,
+    retry_schedule: Sequence[float] | Unchanged | None = UNCHANGED,
+    max_in_flight: int | None = None,
+    rate_limit: float | Unchanged | None = UNCHANGED,
+) -> Endpoint:
+    """The endpoint with the given settings changed, each checked as ``new_endpoint`` checks it.
+
+    None leaves ``url``, ``events`` and ``max_in_flight`` as they are; ``retry_schedule`` and
+    ``rate_limit`` are left alone by ``UNCHANGED``, and None puts them back to the default (the
+    standard schedule, no limit). Secrets and the enabled state never change here.
+    """
+    if (
+        url is None
+        and events is None
+        and retry_schedule is UNCHANGED
+        and max_in_flight is None
+        and rate_limit is UNCHANGED
+    ):
+        raise InvalidInput("nothing to change")
+    return replace(
+        endpoint,
+        url=endpoint.url if url is None else policy.check_url(url).url,
+        event_types=endpoint.event_types if events is None else parse_event_filter(events),
+        retry_schedule=(
+            endpoint.retry_schedule
+            if retry_schedule is UNCHANGED
+            else check_retry_schedule(retry_schedule)
+        ),
+        max_in_flight=(
+            endpoint.max_in_flight if max_in_flight is None else check_max_in_flight(max_in_flight)
+        ),
+        rate_limit=endpoint.rate_limit if rate_limit is UNCHANGED else check_rate_limit(rate_limit),
         updated_at=now,
     )

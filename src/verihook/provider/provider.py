@@ -24,9 +24,12 @@ from verihook.provider.connections import ConnectionPool
 from verihook.provider.endpoints import (
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_ROTATION_OVERLAP,
+    UNCHANGED,
     Endpoint,
+    Unchanged,
     new_endpoint,
     rotate_secrets,
+    update_endpoint,
 )
 from verihook.provider.outbox import enqueue
 from verihook.provider.store import EventRecord
@@ -234,6 +237,39 @@ class SyncProvider:
             store.update_endpoint_secrets(conn, rotated)
         return rotated
 
+    def update_endpoint(
+        self,
+        endpoint_id: str,
+        *,
+        url: str | None = None,
+        events: Events = None,
+        retry_schedule: Sequence[float] | Unchanged | None = UNCHANGED,
+        max_in_flight: int | None = None,
+        rate_limit: float | Unchanged | None = UNCHANGED,
+    ) -> Endpoint:
+        """Change an endpoint's settings in place: its id, secrets and history stay.
+
+        Only what is given changes; ``retry_schedule=None`` and ``rate_limit=None`` go back to
+        the defaults. Each value is checked as ``add_endpoint`` checks it (the URL against the
+        address policy too). Deliveries already queued keep pointing at this endpoint, so a new
+        URL, schedule, cap or rate limit applies from their next attempt; a new event filter
+        applies to events created after it. The result holds no secrets worth showing.
+        """
+        with self._connection() as conn, conn.transaction():
+            current = store.load_endpoint(conn, endpoint_id, for_update=True)
+            updated = update_endpoint(
+                current,
+                policy=self.policy,
+                now=self.clock(),
+                url=url,
+                events=events,
+                retry_schedule=retry_schedule,
+                max_in_flight=max_in_flight,
+                rate_limit=rate_limit,
+            )
+            store.update_endpoint_settings(conn, updated)
+        return updated
+
 
 class Provider:
     """The provider, async: ``await provider.complete(key, 0.9)``. ``sync()`` gives the
@@ -359,6 +395,26 @@ class Provider:
             overlap=overlap,
             rotate_encryption=rotate_encryption,
             encryption_secret=encryption_secret,
+        )
+
+    async def update_endpoint(
+        self,
+        endpoint_id: str,
+        *,
+        url: str | None = None,
+        events: Events = None,
+        retry_schedule: Sequence[float] | Unchanged | None = UNCHANGED,
+        max_in_flight: int | None = None,
+        rate_limit: float | Unchanged | None = UNCHANGED,
+    ) -> Endpoint:
+        return await self._run(
+            self._sync.update_endpoint,
+            endpoint_id,
+            url=url,
+            events=events,
+            retry_schedule=retry_schedule,
+            max_in_flight=max_in_flight,
+            rate_limit=rate_limit,
         )
 
 

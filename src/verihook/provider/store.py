@@ -30,6 +30,7 @@ __all__ = [
     "save_thresholds",
     "set_endpoint_enabled",
     "update_endpoint_secrets",
+    "update_endpoint_settings",
     "update_verification",
 ]
 
@@ -189,7 +190,7 @@ def insert_endpoint(conn: Connection, endpoint: Endpoint) -> None:
         (
             endpoint.id,
             endpoint.url,
-            orjson.dumps([e.value for e in endpoint.event_types]).decode("utf-8"),
+            _event_types_text(endpoint.event_types),
             _reveal(endpoint.encryption_secret),
             endpoint.signing_secret.reveal(),
             _reveal(endpoint.previous_signing_secret),
@@ -260,8 +261,29 @@ def update_endpoint_secrets(conn: Connection, endpoint: Endpoint) -> None:
     )
 
 
+def update_endpoint_settings(conn: Connection, endpoint: Endpoint) -> None:
+    """What an operator may change after creation; secrets and health are left alone."""
+    conn.execute(
+        "UPDATE verihook_endpoints SET url = ?, event_types = ?, retry_schedule = ?,"
+        " max_in_flight = ?, rate_limit = ?, updated_at = ? WHERE id = ?",
+        (
+            endpoint.url,
+            _event_types_text(endpoint.event_types),
+            _schedule_text(endpoint.retry_schedule),
+            endpoint.max_in_flight,
+            endpoint.rate_limit,
+            endpoint.updated_at,
+            endpoint.id,
+        ),
+    )
+
+
 def _reveal(secret: WebhookSecret | SigningSecret | None) -> str | None:
     return None if secret is None else secret.reveal()
+
+
+def _event_types_text(event_types: tuple[EventType, ...]) -> str:
+    return orjson.dumps([e.value for e in event_types]).decode("utf-8")
 
 
 def _schedule_text(schedule: tuple[float, ...] | None) -> str | None:
