@@ -229,6 +229,23 @@ def test_refused_actions_write_nothing(
         (NotFound, lambda: provider.disable_endpoint("ep_missing")),
         (NotFound, lambda: provider.rotate_secret("ep_missing")),
         (InvalidInput, lambda: provider.rotate_secret(endpoints["all"], overlap=-1)),
+        (NotFound, lambda: provider.update_endpoint("ep_missing", url="https://x.test/")),
+        (InvalidInput, lambda: provider.update_endpoint(endpoints["all"])),  # nothing to change
+        (InvalidInput, lambda: provider.update_endpoint(endpoints["all"], url="ftp://x.test/")),
+        (InvalidInput, lambda: strict.update_endpoint(endpoints["all"], url="https://10.0.0.1/")),
+        (InvalidInput, lambda: strict.update_endpoint(endpoints["all"], url="http://x.test/")),
+        (InvalidInput, lambda: provider.update_endpoint(endpoints["all"], events="NOPE")),
+        (InvalidInput, lambda: provider.update_endpoint(endpoints["all"], events=[])),
+        (InvalidInput, lambda: provider.update_endpoint(endpoints["all"], max_in_flight=0)),
+        (InvalidInput, lambda: provider.update_endpoint(endpoints["all"], rate_limit=0)),
+        (InvalidInput, lambda: provider.update_endpoint(endpoints["all"], retry_schedule=[])),
+        # One bad value refuses the whole change, the good ones with it.
+        (
+            InvalidInput,
+            lambda: provider.update_endpoint(
+                endpoints["all"], url="https://x.test/new", max_in_flight=0
+            ),
+        ),
     ]
     for error, action in refused:
         with pytest.raises(error):
