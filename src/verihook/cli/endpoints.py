@@ -11,7 +11,13 @@ from rich.table import Table
 
 from verihook.cli.db import open_provider
 from verihook.cli.errors import reports_errors
-from verihook.cli.options import DatabaseOption, JsonOption, console, print_json
+from verihook.cli.options import (
+    AllowPrivateNetworksOption,
+    DatabaseOption,
+    JsonOption,
+    console,
+    print_json,
+)
 from verihook.exceptions import InvalidInput
 from verihook.provider import Endpoint
 from verihook.provider.endpoints import (
@@ -67,14 +73,7 @@ def add(
             "--rate-limit", help="Requests per second (default: none).", show_default=False
         ),
     ] = None,
-    allow_private_networks: Annotated[
-        bool,
-        typer.Option(
-            "--allow-private-networks",
-            envvar="VERIHOOK_ALLOW_PRIVATE_NETWORKS",
-            help="Allow http and loopback/private addresses (development and tests).",
-        ),
-    ] = False,
+    allow_private_networks: AllowPrivateNetworksOption = False,
     db: DatabaseOption = DEFAULT_DATABASE_URL,
     json_: JsonOption = False,
 ) -> None:
@@ -173,14 +172,7 @@ def update(
         str | None,
         typer.Option("--rate-limit", help="Requests per second, or 'none'.", show_default=False),
     ] = None,
-    allow_private_networks: Annotated[
-        bool,
-        typer.Option(
-            "--allow-private-networks",
-            envvar="VERIHOOK_ALLOW_PRIVATE_NETWORKS",
-            help="Allow http and loopback/private addresses (development and tests).",
-        ),
-    ] = False,
+    allow_private_networks: AllowPrivateNetworksOption = False,
     db: DatabaseOption = DEFAULT_DATABASE_URL,
     json_: JsonOption = False,
 ) -> None:

@@ -9,7 +9,13 @@ import orjson
 import typer
 from rich.console import Console
 
-__all__ = ["DatabaseOption", "JsonOption", "console", "print_json"]
+__all__ = [
+    "AllowPrivateNetworksOption",
+    "DatabaseOption",
+    "JsonOption",
+    "console",
+    "print_json",
+]
 
 # Without a terminal rich assumes 80 columns and squeezes a table of ids until some columns
 # are zero wide; piped output gets room enough for the widest table instead.
@@ -25,6 +31,14 @@ DatabaseOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
+AllowPrivateNetworksOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-private-networks",
+        envvar="VERIHOOK_ALLOW_PRIVATE_NETWORKS",
+        help="Allow http and loopback/private addresses (development and tests).",
+    ),
+]
 
 
 def print_json(value: Any) -> None:
