@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
+from test_cli_provider import verihook  # the same real-process runner
 
 from verihook.store import open_database
 
 SECRET = "YOUR_WEBHOOK_SECRET_32_BYTES_KEY"
 MASK = "********"
-
-
-def verihook(
-    url: str, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("VERIHOOK_")}
-    clean["VERIHOOK_DATABASE_URL"] = url
-    clean.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "verihook.cli", *args],
-        capture_output=True,
-        text=True,
-        env=clean,
-        timeout=60,
-        check=False,
-    )
 
 
 def ok(url: str, *args: str, env: dict[str, str] | None = None) -> Any:
