@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixed_clock import Clock
 
 from verihook.delivery.health import CircuitBreaker
 from verihook.delivery.worker import Worker
@@ -24,27 +25,6 @@ from delivery_receivers import TestReceiver
 
 COMPLETED = EventType.VERIFICATION_COMPLETED
 REVIEWED = EventType.VERIFICATION_REVIEWED
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.25) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def provider(database: Database, clock: Clock) -> Iterator[SyncProvider]:
-    p = SyncProvider(database, allow_private_networks=True, clock=clock)
-    p.migrate()
-    yield p
-    p.close()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fixed_clock import Clock
 
 from verihook.exceptions import Conflict, InvalidInput, InvalidSecret, NotFound
 from verihook.format import EventType, Status, WebhookEvent, parse_event
@@ -25,27 +26,6 @@ TABLES = (
     "verihook_deliveries",
     "verihook_provider_settings",
 )
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.25) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def provider(database: Database, clock: Clock) -> Iterator[SyncProvider]:
-    p = SyncProvider(database, allow_private_networks=True, clock=clock)
-    p.migrate()
-    yield p
-    p.close()
 
 
 def rows(database: Database, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
