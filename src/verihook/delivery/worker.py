@@ -184,7 +184,13 @@ class Worker:
 
     def stop(self) -> None:
         """Ask the loop to stop claiming and shut down (thread-safe, signal-safe)."""
-        if self._loop is not None and threading.current_thread() is not threading.main_thread():
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        # From any thread but the loop's own (the main thread included, when the worker
+        # runs in a thread of its own), through the loop: asyncio.Event is not thread-safe.
+        if self._loop is not None and running is not self._loop:
             self._loop.call_soon_threadsafe(self._request_stop)
         else:
             self._request_stop()

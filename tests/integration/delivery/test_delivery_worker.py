@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 from collections.abc import Callable
 
@@ -304,3 +305,31 @@ async def test_several_workers_on_postgres_deliver_each_event_once(
         assert len(ids) == 100 and len(set(ids)) == 100, path
     assert sum(w.delivered for w in group) == 200
     provider.close()
+
+
+def test_stop_from_the_main_thread_wakes_a_worker_running_in_another(
+    database_url: str, database: Database
+) -> None:
+    # An application may run the worker on a thread of its own and stop it from the main
+    # thread. The worker sleeps between polls (30 s here): stop() must wake it through its
+    # loop, not set its asyncio.Event from a foreign thread, which the loop never notices.
+    worker = Worker(database_url, poll_interval=30.0, listen=False)
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(worker.run(handle_signals=False))
+        except BaseException as exc:  # reported below, on the test's thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while worker._loop is None or worker._committer is None:
+        assert time.monotonic() < deadline, "worker did not start"
+        time.sleep(0.01)
+    time.sleep(0.3)  # past its first (empty) claim: asleep until the next poll
+    worker.stop()
+    thread.join(5)
+    assert not thread.is_alive(), "stop() did not wake the worker's loop"
+    assert failures == []
