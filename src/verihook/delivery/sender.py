@@ -248,7 +248,9 @@ async def _read_start(response: aiohttp.ClientResponse) -> str:
         size += len(chunk)
     if not response.content.at_eof():
         response.close()
-    return b"".join(chunks).decode("utf-8", errors="replace")
+    # NUL as U+FFFD, as undecodable bytes are: PostgreSQL's text columns refuse NUL, and a
+    # record that cannot be written would be retried (and its delivery re-sent) for ever.
+    return b"".join(chunks).decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
 def _os_reason(error: BaseException) -> str:

@@ -1,7 +1,7 @@
 """Real HTTP receivers on 127.0.0.1 for delivery tests: an aiohttp server in its own thread.
 
 Each path behaves one way (``/ok``, ``/fail``, ``/gone``, ``/redirect``, ``/slow``, ``/reset``,
-``/throttle``, ``/big``, ``/flaky``); every request is recorded with its headers and body.
+``/throttle``, ``/big``, ``/nul``, ``/flaky``); every request is recorded with its headers and body.
 Running in a thread, it serves in-process workers and worker subprocesses alike.
 """
 
@@ -80,6 +80,8 @@ class TestReceiver:
             return web.Response(text="ok")
         if path == "/big":
             return web.Response(body=b"x" * 10_000)
+        if path == "/nul":  # NUL bytes: PostgreSQL's text columns refuse them
+            return web.Response(body=b"ok\x00\x00 thanks\x00")
         if path == "/reset":
             assert request.transport is not None
             request.transport.abort()

@@ -333,3 +333,21 @@ def test_stop_from_the_main_thread_wakes_a_worker_running_in_another(
     thread.join(5)
     assert not thread.is_alive(), "stop() did not wake the worker's loop"
     assert failures == []
+
+
+async def test_a_response_body_with_nul_bytes_is_recorded(
+    database_url: str, database: Database, receiver: TestReceiver
+) -> None:
+    # PostgreSQL's text columns refuse NUL: had the body gone in as it came, recording would
+    # fail on every retry and the delivery would be sent again each time its lease expired.
+    with SyncProvider(database_url, allow_private_networks=True) as provider:
+        provider.add_endpoint(receiver.url("/nul"))
+        provider.complete(provider.create_verification().key, 0.5)
+    worker = Worker(database_url, allow_private_networks=True, schedule=FAST)
+    await run_until(worker, nothing_pending(database), timeout=15)
+    ((body, status, outcome),) = rows(
+        database, "SELECT response_body, status_code, outcome FROM verihook_attempts"
+    )
+    assert (status, outcome) == (200, "success")
+    assert body == "ok\ufffd\ufffd thanks\ufffd"
+    assert len(receiver.on("/nul")) == 1
