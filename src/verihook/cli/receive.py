@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from verihook.cli.errors import fail, reports_errors
+from verihook.cli.gc_tuning import tune_gc_for_serving
 from verihook.exceptions import InvalidInput
 from verihook.receiver import Handlers, Receiver
 from verihook.store import DEFAULT_DATABASE_URL
@@ -116,6 +117,7 @@ def receive(
         timeout_graceful_shutdown=10,
     )
     try:
+        tune_gc_for_serving()
         _Server(config).run(sockets=[sock])
     finally:
         receiver.stop()

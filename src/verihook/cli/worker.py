@@ -4,7 +4,6 @@ nothing is due). Logs one JSON line per attempt on stderr."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import sys
 from typing import Annotated
@@ -12,6 +11,7 @@ from typing import Annotated
 import typer
 
 from verihook.cli.errors import fail, reports_errors
+from verihook.cli.gc_tuning import tune_gc_for_serving
 from verihook.cli.options import DatabaseOption
 from verihook.delivery.metrics import WorkerMetrics
 from verihook.delivery.worker import Worker
@@ -84,21 +84,5 @@ def worker(
             metrics.serve(metrics_port, metrics_host)
         except OSError as exc:
             fail(f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc.strerror}")
-    _tune_gc()
+    tune_gc_for_serving()
     asyncio.run(running.run(drain=drain))
-
-
-def _tune_gc() -> None:
-    """Garbage collection for a long-running worker process (ours alone: the CLI's).
-
-    Measured (benchmarks/RESULTS.md): with the defaults the collector took ~30 us per
-    delivery, 10% of the worker's CPU, where a bare sender loop spends 0.3 us. Each claim
-    starts a wave of attempts whose objects outnumber the young generation's threshold (700),
-    so every claim triggered a collection, and the survivors (attempts in flight) soon
-    triggered full ones, each walking the ~60,000 objects of the imports. Those are frozen
-    (never collected, never walked), and the young generation is given room for a few waves.
-    Little is cyclic garbage here: memory is freed by reference counting all the same.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 10, 10)

@@ -13,8 +13,8 @@ seconds to finish and be recorded, the rest are released back to the queue with 
 attempt unspent. Nothing is lost; an attempt cut off mid-request may reach the endpoint
 again later (at least once), but is counted once.
 
-``verihook worker`` also tunes the process's garbage collector (cli/worker.py: ~10% of its
-CPU went there); a process of your own that runs a ``Worker`` may want the same.
+``verihook worker`` also tunes the process's garbage collector (cli/gc_tuning.py: ~10% of
+its CPU went there); a process of your own that runs a ``Worker`` may want the same.
 """
 
 from __future__ import annotations
