@@ -439,10 +439,14 @@ class Worker:
     def _flushed(self, future: Future[int], batch: list[AttemptRecord]) -> None:
         # Runs in the writer thread, after COMMIT (or the failure).
         self._flushes.discard(future)
-        if future.exception() is not None:
-            log.warning(
-                "recording %d attempts failed, retrying: %s", len(batch), future.exception()
-            )
+        error = future.exception()
+        if error is not None and not isinstance(error, StoreUnavailable):
+            # Refused by the store, not an outage (a constraint, a bug): retrying would
+            # fail for ever and hold the batch's other records with it.
+            self._record_one_by_one(batch, error)
+            return
+        if error is not None:
+            log.warning("recording %d attempts failed, retrying: %s", len(batch), error)
             with self._buffer_lock:
                 self._buffer[:0] = batch
                 retry = not self._flush_pending and self._committer is not None
@@ -459,6 +463,28 @@ class Worker:
                     self.metrics.delivery_seconds.observe(
                         max(0.0, done - r.delivery.event_created_at)
                     )
+
+    def _record_one_by_one(self, batch: list[AttemptRecord], error: BaseException) -> None:
+        if len(batch) > 1 and self._committer is not None:
+            for rec in batch:
+                self._submit_records([rec])
+            return
+        for rec in batch:
+            # Dropped: the delivery keeps its lease, which expires, and it is tried again.
+            log.error(
+                "cannot record attempt %d of delivery %s (%s); it will be tried again when"
+                " its lease expires",
+                rec.delivery.attempt,
+                rec.delivery.id,
+                type(error).__name__,
+            )
+
+    def _submit_records(self, records: list[AttemptRecord]) -> None:
+        assert self._committer is not None
+        breaker, clock = self.breaker, self.clock
+        future = self._committer.submit(lambda conn: record(conn, records, clock(), breaker))
+        self._flushes.add(future)
+        future.add_done_callback(lambda f: self._flushed(f, records))
 
     async def _flush_all(self) -> None:
         for _ in range(100):

@@ -351,3 +351,38 @@ async def test_a_response_body_with_nul_bytes_is_recorded(
     assert (status, outcome) == (200, "success")
     assert body == "ok\ufffd\ufffd thanks\ufffd"
     assert len(receiver.on("/nul")) == 1
+
+
+async def test_a_record_the_store_refuses_does_not_hold_the_others(
+    database_url: str, database: Database, receiver: TestReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An operator deletes a delivery while its attempt is in flight: the attempt's record now
+    # breaks a foreign key, on every try. The records written with it must not wait for ever.
+    receiver.slow_seconds = 0.5
+    with SyncProvider(database_url, allow_private_networks=True) as provider:
+        provider.add_endpoint(receiver.url("/slow"))
+        for _ in range(2):
+            provider.complete(provider.create_verification().key, 0.5)
+    worker = Worker(database_url, allow_private_networks=True, schedule=FAST)
+    task = asyncio.create_task(worker.run(handle_signals=False))
+    try:
+        deadline = time.monotonic() + 10
+        while len(receiver.on("/slow")) < 2:  # both attempts in flight
+            assert time.monotonic() < deadline, "attempts did not start"
+            await asyncio.sleep(0.01)
+        (gone,), (kept,) = rows(database, "SELECT id FROM verihook_deliveries ORDER BY id")
+        with database.connection() as conn, conn.transaction():
+            conn.execute("DELETE FROM verihook_deliveries WHERE id = ?", (gone,))
+        while (
+            rows(database, "SELECT 1 FROM verihook_attempts WHERE delivery_id = ?", (kept,)) == []
+        ):
+            assert time.monotonic() < deadline, "the other record was never written"
+            await asyncio.sleep(0.02)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+    assert rows(database, "SELECT state FROM verihook_deliveries WHERE id = ?", (kept,)) == [
+        ("succeeded",)
+    ]
+    refused = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any(f"delivery {gone}" in m and "IntegrityError" in m for m in refused), refused
