@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import types
 
 import pytest
@@ -106,3 +107,16 @@ def test_every_exception_is_one_of_ours() -> None:
         error = getattr(verihook.exceptions, name)
         assert issubclass(error, verihook.exceptions.VerihookError)
         assert getattr(verihook, name, error) is error
+
+
+def test_the_async_provider_has_every_method_of_the_sync_one() -> None:
+    def public(cls: type) -> set[str]:
+        return {n for n, v in vars(cls).items() if callable(v) and not n.startswith("_")}
+
+    blocking_only = {"sync"}  # Provider.sync() hands out the SyncProvider itself
+    assert public(verihook.SyncProvider) <= public(verihook.Provider) - blocking_only
+    for name in public(verihook.SyncProvider):
+        assert inspect.iscoroutinefunction(getattr(verihook.Provider, name)), name
+        assert (
+            getattr(verihook.Provider, name).__doc__ == getattr(verihook.SyncProvider, name).__doc__
+        )

@@ -8,13 +8,14 @@ Every state change and its events and deliveries commit together, or nothing is 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from verihook.delivery.address_policy import AddressPolicy
 from verihook.exceptions import InvalidInput
@@ -271,6 +272,22 @@ class SyncProvider:
         return updated
 
 
+def _in_thread(
+    method: Callable[Concatenate[SyncProvider, _P], _R],
+) -> Callable[Concatenate[Provider, _P], Coroutine[Any, Any, _R]]:
+    """``SyncProvider.method`` as an async method of ``Provider``, run in a thread.
+
+    One wrapper for every method: the signature, its checks and its docstring are the sync
+    method's, written once (type checkers see the same parameters through ``ParamSpec``).
+    """
+
+    @functools.wraps(method)
+    async def run(self: Provider, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return await asyncio.to_thread(method, self._sync, *args, **kwargs)
+
+    return run
+
+
 class Provider:
     """The provider, async: ``await provider.complete(key, 0.9)``. ``sync()`` gives the
     blocking facade over the same connections, for scripts and the CLI."""
@@ -297,12 +314,6 @@ class Provider:
     def database(self) -> Database:
         return self._sync.database
 
-    async def _run(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        return await asyncio.to_thread(fn, *args, **kwargs)
-
-    async def close(self) -> None:
-        await self._run(self._sync.close)
-
     async def __aenter__(self) -> Provider:
         return self
 
@@ -314,108 +325,23 @@ class Provider:
     ) -> None:
         await self.close()
 
-    async def migrate(self) -> list[Migration]:
-        return await self._run(self._sync.migrate)
-
-    async def create_verification(self, key: str | None = None) -> Verification:
-        return await self._run(self._sync.create_verification, key)
-
-    async def complete(self, key: str, score: float) -> Verification:
-        return await self._run(self._sync.complete, key, score)
-
-    async def review(self, key: str, decision: Decision | str) -> Verification:
-        return await self._run(self._sync.review, key, decision)
-
-    async def get_verification(self, key: str) -> Verification:
-        return await self._run(self._sync.get_verification, key)
-
-    async def list_verifications(
-        self, stage: Stage | str | None = None, limit: int = 100
-    ) -> list[Verification]:
-        return await self._run(self._sync.list_verifications, stage, limit)
-
-    async def verification_events(self, key: str) -> list[EventRecord]:
-        return await self._run(self._sync.verification_events, key)
-
-    async def get_thresholds(self) -> Thresholds:
-        return await self._run(self._sync.get_thresholds)
-
-    async def set_thresholds(
-        self, approve: float | None = None, decline: float | None = None
-    ) -> Thresholds:
-        return await self._run(self._sync.set_thresholds, approve, decline)
-
-    async def add_endpoint(
-        self,
-        url: str,
-        *,
-        events: Events = None,
-        secret: str | WebhookSecret | None = None,
-        encryption: bool = True,
-        retry_schedule: Sequence[float] | None = None,
-        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
-        rate_limit: float | None = None,
-    ) -> Endpoint:
-        return await self._run(
-            self._sync.add_endpoint,
-            url,
-            events=events,
-            secret=secret,
-            encryption=encryption,
-            retry_schedule=retry_schedule,
-            max_in_flight=max_in_flight,
-            rate_limit=rate_limit,
-        )
-
-    async def list_endpoints(self) -> list[Endpoint]:
-        return await self._run(self._sync.list_endpoints)
-
-    async def get_endpoint(self, endpoint_id: str) -> Endpoint:
-        return await self._run(self._sync.get_endpoint, endpoint_id)
-
-    async def enable_endpoint(self, endpoint_id: str) -> Endpoint:
-        return await self._run(self._sync.enable_endpoint, endpoint_id)
-
-    async def disable_endpoint(
-        self, endpoint_id: str, reason: str = "disabled by operator"
-    ) -> Endpoint:
-        return await self._run(self._sync.disable_endpoint, endpoint_id, reason)
-
-    async def rotate_secret(
-        self,
-        endpoint_id: str,
-        *,
-        overlap: float = DEFAULT_ROTATION_OVERLAP,
-        rotate_encryption: bool = False,
-        encryption_secret: str | WebhookSecret | None = None,
-    ) -> Endpoint:
-        return await self._run(
-            self._sync.rotate_secret,
-            endpoint_id,
-            overlap=overlap,
-            rotate_encryption=rotate_encryption,
-            encryption_secret=encryption_secret,
-        )
-
-    async def update_endpoint(
-        self,
-        endpoint_id: str,
-        *,
-        url: str | None = None,
-        events: Events = None,
-        retry_schedule: Sequence[float] | Unchanged | None = UNCHANGED,
-        max_in_flight: int | None = None,
-        rate_limit: float | Unchanged | None = UNCHANGED,
-    ) -> Endpoint:
-        return await self._run(
-            self._sync.update_endpoint,
-            endpoint_id,
-            url=url,
-            events=events,
-            retry_schedule=retry_schedule,
-            max_in_flight=max_in_flight,
-            rate_limit=rate_limit,
-        )
+    close = _in_thread(SyncProvider.close)
+    migrate = _in_thread(SyncProvider.migrate)
+    create_verification = _in_thread(SyncProvider.create_verification)
+    complete = _in_thread(SyncProvider.complete)
+    review = _in_thread(SyncProvider.review)
+    get_verification = _in_thread(SyncProvider.get_verification)
+    list_verifications = _in_thread(SyncProvider.list_verifications)
+    verification_events = _in_thread(SyncProvider.verification_events)
+    get_thresholds = _in_thread(SyncProvider.get_thresholds)
+    set_thresholds = _in_thread(SyncProvider.set_thresholds)
+    add_endpoint = _in_thread(SyncProvider.add_endpoint)
+    list_endpoints = _in_thread(SyncProvider.list_endpoints)
+    get_endpoint = _in_thread(SyncProvider.get_endpoint)
+    enable_endpoint = _in_thread(SyncProvider.enable_endpoint)
+    disable_endpoint = _in_thread(SyncProvider.disable_endpoint)
+    rotate_secret = _in_thread(SyncProvider.rotate_secret)
+    update_endpoint = _in_thread(SyncProvider.update_endpoint)
 
 
 def _parse_stage(stage: Stage | str) -> Stage:
