@@ -180,7 +180,7 @@ def test_an_unknown_run_is_one_line_and_exit_1(tmp_path: Path, args: list[str]) 
         ["prune"],
         ["prune", "--older-than", "30"],
         ["prune", "--older-than", "-1d"],
-        ["prune", "--older-than", "1.5d"],
+        ["prune", "--older-than", "1,5d"],
         ["prune", "--older-than", "30x"],
         ["failed", "--limit", "0"],
     ],

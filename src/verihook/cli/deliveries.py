@@ -14,6 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from verihook.cli.durations import parse_duration
 from verihook.cli.errors import fail, reports_errors
 from verihook.cli.options import DatabaseOption, JsonOption, console, print_json
 from verihook.delivery import DELIVERY_MIGRATIONS
@@ -41,11 +42,12 @@ def _time(value: float | None) -> str:
 
 def parse_since(value: str, now: float) -> float:
     """Unix seconds, an ISO 8601 time (UTC unless it says otherwise), or a duration ago:
-    ``90s``, ``15m``, ``6h``, ``2d``."""
+    ``90s``, ``15m``, ``1.5h``, ``2d`` (cli/durations.py)."""
     text = value.strip()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text[-1:] in units and text[:-1].isdigit():
-        return now - int(text[:-1]) * units[text[-1]]
+    try:
+        return now - parse_duration(text, bare_seconds=False)
+    except InvalidInput:
+        pass  # a time, then
     try:
         seconds = float(text)
     except ValueError:

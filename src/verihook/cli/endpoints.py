@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 from rich.table import Table
 
 from verihook.cli.db import open_provider
+from verihook.cli.durations import parse_duration
 from verihook.cli.errors import reports_errors
 from verihook.cli.options import (
     AllowPrivateNetworksOption,
@@ -296,19 +296,6 @@ def rotate_secret(
         return
     _print_endpoint(endpoint, reveal=True, reveal_encryption=encryption)
     typer.echo(_SECRETS_NOTE)
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(text: str) -> float:
-    """``90``, ``90s``, ``5m``, ``2h``, ``1d``: seconds."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if match is None:
-        shown = text if len(text) <= 20 else text[:20] + "..."
-        raise InvalidInput(f"{shown!r} is not a duration like 30s, 5m, 2h or 1d")
-    return float(match.group(1)) * _UNITS[match.group(2)]
 
 
 def _parse_rate(text: str) -> float:

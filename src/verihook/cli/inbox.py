@@ -14,29 +14,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from verihook.cli.durations import parse_duration
 from verihook.cli.errors import reports_errors
 from verihook.cli.options import DatabaseOption, JsonOption, console, print_json
+from verihook.exceptions import InvalidInput
 from verihook.receiver import Receiver
 from verihook.store import DEFAULT_DATABASE_URL
 
-__all__ = ["app", "parse_duration"]
+__all__ = ["app"]
 
 app = typer.Typer(
     help="The receiver's inbox: failed handler runs, retries, pruning.", no_args_is_help=True
 )
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(text: str) -> int:
-    """Seconds in a duration like ``90s``, ``15m``, ``12h``, ``30d`` or ``2w``.
-
-    Raises ValueError for anything else (no sign, no fraction, one unit)."""
-    value = text.strip()
-    number, unit = value[:-1], value[-1:].lower()
-    if unit not in _UNITS or not number.isascii() or not number.isdigit():
-        raise ValueError(f"{text!r} is not a duration like 90s, 15m, 12h, 30d or 2w")
-    return int(number) * _UNITS[unit]
 
 
 @contextmanager
@@ -140,8 +129,8 @@ def retry(
 
 def _duration(value: str) -> int:
     try:
-        return parse_duration(value)
-    except ValueError as exc:
+        return int(parse_duration(value, bare_seconds=False))
+    except InvalidInput as exc:
         raise typer.BadParameter(str(exc)) from None
 
 
