@@ -32,8 +32,9 @@ _DROP_GLOBAL_DUE = "DROP INDEX IF EXISTS verihook_deliveries_due"
 # operator's list by endpoint (newest first) reads ``endpoint_created``, written once at insert;
 # replaying an endpoint's failures reads ``failed``, which holds only those. And the attempts,
 # keyed on (delivery_id, number) already, become a WITHOUT ROWID table: one B-tree per insert
-# instead of the table and its primary key's index. Measured under callgrind on a claim and
-# record of 16 (benchmarks/RESULTS.md): 201k -> 185k instructions per delivery.
+# instead of the table and its primary key's index. benchmarks/queue_sql.py, claims and
+# records of 16: 190k -> 174k instructions per delivery. (A WITHOUT ROWID deliveries table
+# measured worse: each update rewrites a row keyed on text, and every index carries the key.)
 _INDEX_SWAP = """
 DROP INDEX verihook_deliveries_endpoint;
 CREATE INDEX verihook_deliveries_endpoint_created ON verihook_deliveries (endpoint_id, created_at);
