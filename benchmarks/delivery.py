@@ -3,12 +3,12 @@
     python benchmarks/delivery.py --events 10000 --rounds 3 --worker-core 0 --server-core 1
 
 (a) deliveries/s end to end, one worker on SQLite; (b) the same on PostgreSQL with one and two
-workers; (c) the ceiling: the same sender (aiohttp, same encryption and signature per request)
-in a bare loop with the same concurrency, no queue, no storage. Each round measures (c), (a),
-(c), (b1), (b2), (c), and each ratio is taken against the mean of the two ceilings around its
-run: on a shared 2-core machine the absolute figures swing with the neighbours, and drift. Then
-event-to-delivery latency p50/p99 on PostgreSQL (LISTEN/NOTIFY) with events committed at half
-of the best (b1) measured.
+workers; (c) the ceiling: the same sender (aiohttp on uvloop, as the worker runs; the same
+encryption and signature per request) in a bare loop with the same concurrency, no queue, no
+storage. Each round measures (c), (a), (c), (b1), (b2), (c), and each ratio is taken against
+the mean of the two ceilings around its run: on a shared 2-core machine the absolute figures
+swing with the neighbours, and drift. Then event-to-delivery latency p50/p99 on PostgreSQL
+(LISTEN/NOTIFY) with events committed at half of the best (b1) measured.
 
 Workers are real ``verihook worker`` processes pinned to ``--worker-core``; the receiver is a
 bare uvicorn app pinned to ``--server-core``. A backlog of events is committed first; the
@@ -130,6 +130,13 @@ def run_workers(db: str, n: int, core: int | None, concurrency: int) -> tuple[fl
         if p.wait(600) != 0:
             raise SystemExit("worker failed")
     return rate_from_db(db)
+
+
+def run_ceiling(url: str, total: int, concurrency: int) -> float:
+    """(c) on the worker's own event loop (uvloop, as `verihook worker` runs): the same client."""
+    import uvloop
+
+    return uvloop.run(ceiling(url, total, concurrency))
 
 
 async def ceiling(url: str, total: int, concurrency: int) -> float:
@@ -301,9 +308,9 @@ def main() -> None:
                 # a minute here), and a ceiling taken on one side only carries the drift.
                 sqlite = f"sqlite:///{workdir}/bench{round_}.db"
                 fill(sqlite, url, args.events)
-                c0 = asyncio.run(ceiling(url, args.events, args.concurrency))
+                c0 = run_ceiling(url, args.events, args.concurrency)
                 a, _ = run_workers(sqlite, 1, args.worker_core, args.concurrency)
-                c1 = asyncio.run(ceiling(url, args.events, args.concurrency))
+                c1 = run_ceiling(url, args.events, args.concurrency)
                 c_a = (c0 + c1) / 2
                 ratios["a"].append(a / c_a)
                 steady["a"].append(steady_rate_from_db(sqlite) / c_a)
@@ -316,7 +323,7 @@ def main() -> None:
                         pg_rates[n] = (rate, steady_rate_from_db(db))
                     finally:
                         drop_schema(schema)
-                c2 = asyncio.run(ceiling(url, args.events, args.concurrency))
+                c2 = run_ceiling(url, args.events, args.concurrency)
                 c_b = (c1 + c2) / 2
                 for n, (rate, steady_rate) in pg_rates.items():
                     ratios[f"b{n}"].append(rate / c_b)

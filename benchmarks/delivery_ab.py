@@ -13,7 +13,6 @@ delivery at 8000) next to the ceiling's client CPU per request. Server on core 1
 
 from __future__ import annotations
 
-import asyncio
 import os
 import resource
 import subprocess
@@ -39,7 +38,7 @@ def main() -> None:
         try:
             for r in range(rounds):
                 p0 = time.process_time()
-                c1 = asyncio.run(d.ceiling(url, events, 64))
+                c1 = d.run_ceiling(url, events, 64)
                 ceiling_cpu = (time.process_time() - p0) / (2 * events) * 1e6  # with warm-up
                 got, steady = {}, {}
                 for i, tree in enumerate(trees if r % 2 == 0 else trees[::-1]):
@@ -53,7 +52,7 @@ def main() -> None:
                     del os.environ["PYTHONPATH"]
                     used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
                     cpu[tree].append(used / done * 1e6)
-                c2 = asyncio.run(d.ceiling(url, events, 64))
+                c2 = d.run_ceiling(url, events, 64)
                 c = (c1 + c2) / 2
                 line = [f"round {r + 1}: (c) {c1:.0f}/s"]
                 for tree in trees:
