@@ -71,9 +71,11 @@ def drop_schema(schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def fill(db: str, url: str, events: int) -> None:
-    """One encrypted endpoint and ``events`` committed events (each one delivery)."""
-    with SyncProvider(db, allow_private_networks=True) as provider:
+def fill(db: str, url: str, events: int, *, auto_migrate: bool = True) -> None:
+    """One encrypted endpoint and ``events`` committed events (each one delivery).
+
+    ``auto_migrate=False`` leaves a schema the caller migrated as it is."""
+    with SyncProvider(db, allow_private_networks=True, auto_migrate=auto_migrate) as provider:
         provider.add_endpoint(url, max_in_flight=256)
         keys = [str(uuid.uuid4()) for _ in range(events)]
         database = open_database(db)

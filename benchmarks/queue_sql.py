@@ -19,38 +19,24 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import delivery as bench
 
 SIZES = (2000, 4000)
 
 
 def fill(path: str, events: int, delivery_version: int | None) -> None:
     from verihook.delivery.schema import DELIVERY_MIGRATIONS
-    from verihook.provider import SyncProvider
     from verihook.store import migrate, open_database
     from verihook.store.provider_schema import PROVIDER_MIGRATIONS
-    from verihook.store.registry import migrate_all
 
     url = f"sqlite:///{path}"
-    database = open_database(url)
-    if delivery_version is None:
-        migrate_all(database)
-    else:
-        delivery = [m for m in DELIVERY_MIGRATIONS if m.version <= delivery_version]
-        migrate(database, [*PROVIDER_MIGRATIONS, *delivery])
-    # auto_migrate off: the provider would bring an older schema up to date.
-    with SyncProvider(url, allow_private_networks=True, auto_migrate=False) as provider:
-        provider.add_endpoint("http://127.0.0.1:9/hook", max_in_flight=256)
-        now = int(time.time())
-        keys = [str(uuid.uuid4()) for _ in range(events)]
-        with database.connection() as conn, conn.transaction():
-            conn.executemany(
-                "INSERT INTO verihook_verifications (key, status, created, updated)"
-                " VALUES (?, 'pending', ?, ?)",
-                [(k, now, now) for k in keys],
-            )
-        for key in keys:
-            provider.complete(key, 0.5)
+    delivery = [m for m in DELIVERY_MIGRATIONS if m.version <= (delivery_version or 10**6)]
+    migrate(open_database(url), [*PROVIDER_MIGRATIONS, *delivery])
+    # The events go through the provider's outbox, on the schema just made.
+    bench.fill(url, "http://127.0.0.1:9/hook", events, auto_migrate=False)
 
 
 def drain(path: str, batch: int) -> None:
