@@ -8,6 +8,7 @@ number means something else (``--since 1700000000``, a unix time), the unit is r
 
 from __future__ import annotations
 
+import math
 import re
 
 from verihook.exceptions import InvalidInput
@@ -22,7 +23,9 @@ _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 60
 def parse_duration(text: str, *, bare_seconds: bool = True) -> float:
     """Seconds in ``text``; ``InvalidInput`` (a ValueError) for anything else."""
     match = _DURATION.fullmatch(text.strip().lower())
-    if match is None or (match.group(2) is None and not bare_seconds):
-        shown = text if len(text) <= 20 else text[:20] + "..."
-        raise InvalidInput(f"{shown!r} is not a duration like 90s, 15m, 12h, 30d or 2w")
-    return float(match.group(1)) * _SECONDS[match.group(2) or "s"]
+    if match is not None and (match.group(2) is not None or bare_seconds):
+        seconds = float(match.group(1)) * _SECONDS[match.group(2) or "s"]
+        if math.isfinite(seconds):  # 400 digits make float() infinite, not an error
+            return seconds
+    shown = text if len(text) <= 20 else text[:20] + "..."
+    raise InvalidInput(f"{shown!r} is not a duration like 90s, 15m, 12h, 30d or 2w")
