@@ -66,10 +66,14 @@ def test_the_third_step_keeps_every_attempt_and_the_readers_still_answer(
         assert sorted(d.state for d in listed) == ["failed", "succeeded", "succeeded"]
         with conn.transaction():
             assert len(replay_failed(conn, "ep_1", now - 1, now)) == 1
-        # The attempts table takes new rows under its primary key, and refuses a duplicate.
-        again = claim(conn, owner="w2", now=now, limit=10, lease_seconds=LEASE, breaker=BREAKER)
+        # The attempts table takes new rows under its primary key, and ignores a duplicate.
         with conn.transaction():
-            assert record(conn, [succeeded(d, now) for d in again], now, BREAKER) == 1
+            again = claim(conn, owner="w2", now=now, limit=10, lease_seconds=LEASE, breaker=BREAKER)
+        done = [succeeded(d, now) for d in again]
+        with conn.transaction():
+            assert record(conn, done, now, BREAKER) == 1
+        with conn.transaction():
+            assert record(conn, done, now, BREAKER) == 0  # the lease is gone: no second write
     assert len(history(database)) == 3
 
 
