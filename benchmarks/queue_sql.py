@@ -33,7 +33,9 @@ def fill(path: str, events: int, delivery_version: int | None) -> None:
     from verihook.store.provider_schema import PROVIDER_MIGRATIONS
 
     url = f"sqlite:///{path}"
-    delivery = [m for m in DELIVERY_MIGRATIONS if m.version <= (delivery_version or 10**6)]
+    delivery = [
+        m for m in DELIVERY_MIGRATIONS if delivery_version is None or m.version <= delivery_version
+    ]
     migrate(open_database(url), [*PROVIDER_MIGRATIONS, *delivery])
     # The events go through the provider's outbox, on the schema just made.
     bench.fill(url, "http://127.0.0.1:9/hook", events, auto_migrate=False)
